@@ -1,0 +1,141 @@
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from requests_app.access import get_case_for_patient
+from requests_app.audit import record_access
+from requests_app.models import AuditEvent
+from requests_app.services import CaseError
+
+from . import services
+from .forms import DocumentForm, ImagesForm
+from .models import Document, Upload
+
+
+def _back_to_records(case_code: UUID, anchor: str) -> HttpResponse:
+    return redirect(reverse("requests:case-step", args=[case_code, "records"]) + f"#{anchor}")
+
+
+@login_required
+@require_POST
+def document_add(request: HttpRequest, code: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    form = DocumentForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose what kind of record it is and the PDF file to add.")
+        return _back_to_records(case.code, "documents")
+    try:
+        document = services.add_document(
+            case,
+            by=request.user,
+            kind=form.cleaned_data["kind"],
+            uploaded=form.cleaned_data["file"],
+        )
+    except (services.RecordError, CaseError) as exc:
+        messages.error(request, f"“{form.cleaned_data['file'].name}” was not added. {exc}")
+        return _back_to_records(case.code, "documents")
+    record_access(
+        request,
+        action=AuditEvent.Action.UPLOAD,
+        target_type="document",
+        target_code=document.code,
+        case_code=case.code,
+    )
+    messages.success(request, f"{document.get_kind_display()} added.")
+    return _back_to_records(case.code, "documents")
+
+
+@login_required
+@require_GET
+def document_download(request: HttpRequest, code: UUID, document: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    doc = get_object_or_404(case.documents, code=document)
+    record_access(
+        request,
+        action=AuditEvent.Action.DOWNLOAD,
+        target_type="document",
+        target_code=doc.code,
+        case_code=case.code,
+    )
+    return FileResponse(
+        doc.file.open("rb"),
+        as_attachment=True,
+        filename=doc.original_name,
+        content_type="application/pdf",
+    )
+
+
+@login_required
+@require_POST
+def document_delete(request: HttpRequest, code: UUID, document: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    doc: Document = get_object_or_404(case.documents, code=document)
+    try:
+        services.delete_document(doc, by=request.user)
+    except CaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        record_access(
+            request,
+            action=AuditEvent.Action.DELETE,
+            target_type="document",
+            target_code=doc.code,
+            case_code=case.code,
+        )
+        messages.success(request, f"{doc.get_kind_display()} removed.")
+    return _back_to_records(case.code, "documents")
+
+
+@login_required
+@require_POST
+def images_add(request: HttpRequest, code: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    form = ImagesForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Those files could not be read. Please choose them again.")
+        return _back_to_records(case.code, "images")
+    loose = form.cleaned_data["files"]
+    folder = form.cleaned_data["folder"]
+    paths = [f.name for f in loose] + form.cleaned_data["relative_paths"][: len(folder)]
+    try:
+        upload = services.store_upload(
+            case, by=request.user, files=[*loose, *folder], relative_paths=paths
+        )
+    except (services.RecordError, CaseError) as exc:
+        messages.error(request, f"Nothing was added. {exc}")
+        return _back_to_records(case.code, "images")
+    record_access(
+        request,
+        action=AuditEvent.Action.UPLOAD,
+        target_type="upload",
+        target_code=upload.code,
+        case_code=case.code,
+    )
+    messages.success(request, f"{upload.file_count} image files added.")
+    return _back_to_records(case.code, "images")
+
+
+@login_required
+@require_POST
+def upload_delete(request: HttpRequest, code: UUID, upload: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    batch: Upload = get_object_or_404(case.uploads, code=upload)
+    try:
+        services.delete_upload(batch, by=request.user)
+    except CaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        record_access(
+            request,
+            action=AuditEvent.Action.DELETE,
+            target_type="upload",
+            target_code=batch.code,
+            case_code=case.code,
+        )
+        messages.success(request, "Those images were removed.")
+    return _back_to_records(case.code, "images")

@@ -1,0 +1,202 @@
+from datetime import date
+
+from django import forms
+from django.utils import timezone
+
+from insurance.models import CaseInsurance, PlanType
+from reviewers.models import Subspecialty
+
+from .models import Case, ReviewType
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+def _required(form: forms.ModelForm, *names: str) -> None:
+    for name in names:
+        form.fields[name].required = True
+
+
+def _not_in_future(value: date | None, what: str) -> date | None:
+    if value and value > timezone.localdate():
+        raise forms.ValidationError(f"The {what} can't be in the future.")
+    return value
+
+
+class PatientForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = ["patient_name", "patient_birth_date", "patient_state"]
+        widgets = {"patient_birth_date": DateInput()}
+        help_texts = {
+            "patient_name": "As it appears on the scan and your insurance card.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _required(self, *self.Meta.fields)
+        self.fields["patient_name"].widget.attrs["autocomplete"] = "name"
+        self.fields["patient_birth_date"].widget.attrs["autocomplete"] = "bday"
+
+    def clean_patient_birth_date(self):
+        born = _not_in_future(self.cleaned_data["patient_birth_date"], "date of birth")
+        if born and born.year < 1900:
+            raise forms.ValidationError("Please check the year of birth.")
+        return born
+
+
+class ScanForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = ["exam_type", "body_region", "exam_date", "facility_name", "facility_location"]
+        widgets = {"exam_type": forms.RadioSelect, "exam_date": DateInput()}
+        help_texts = {
+            "exam_date": "An approximate date is fine.",
+            "facility_location": "For example: Springfield, IL.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _required(self, "exam_type", "body_region", "exam_date", "facility_name")
+        self.fields["body_region"].choices = [
+            ("", "Choose one"),
+            *list(self.fields["body_region"].choices)[1:],
+        ]
+
+    def clean_exam_date(self):
+        return _not_in_future(self.cleaned_data["exam_date"], "date of the scan")
+
+
+class QuestionForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = ["reason", "clinical_question", "reason_details"]
+        widgets = {
+            "reason": forms.RadioSelect,
+            "clinical_question": forms.Textarea(attrs={"rows": 4}),
+            "reason_details": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {
+            "clinical_question": (
+                "What do you want the specialist to answer? For example: "
+                "“Is this really a tumour, and does it need surgery?”"
+            ),
+            "reason_details": "Symptoms, treatments so far, a deadline for a decision. Optional.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _required(self, "reason", "clinical_question")
+
+
+class MammogramForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = ["birads", "had_biopsy"]
+        widgets = {"had_biopsy": forms.RadioSelect}
+        help_texts = {
+            "birads": "A number from 0 to 6 near the end of the mammogram report.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _required(self, "birads", "had_biopsy")
+
+
+class AuthorizationForm(forms.Form):
+    RELATIONSHIPS = [
+        ("", "I am the patient"),
+        ("Parent", "Parent of the patient"),
+        ("Legal guardian", "Legal guardian"),
+        ("Health care proxy", "Health care proxy or power of attorney"),
+    ]
+    signed_name = forms.CharField(
+        label="Type your full name to sign", max_length=200, widget=forms.TextInput()
+    )
+    relationship = forms.ChoiceField(label="Who is signing?", choices=RELATIONSHIPS, required=False)
+    agree = forms.BooleanField(
+        label="I have read this authorization and I agree to it.", required=True
+    )
+
+    def __init__(self, *args, case: Case, **kwargs):
+        self.case = case
+        super().__init__(*args, **kwargs)
+        self.fields["signed_name"].widget.attrs["autocomplete"] = "name"
+
+    def clean(self):
+        cleaned = super().clean()
+        name = " ".join(cleaned.get("signed_name", "").split())
+        if (
+            name
+            and not cleaned.get("relationship")
+            and self.case.patient_name
+            and name.casefold() != " ".join(self.case.patient_name.split()).casefold()
+        ):
+            self.add_error(
+                "signed_name",
+                f"Type the patient's full name exactly as entered earlier "
+                f"(“{self.case.patient_name}”), or say who is signing for them.",
+            )
+        cleaned["signed_name"] = name
+        return cleaned
+
+
+class InsuranceForm(forms.ModelForm):
+    class Meta:
+        model = CaseInsurance
+        fields = ["plan_type", "insurer_name", "member_id", "group_number", "has_referral"]
+        widgets = {"plan_type": forms.RadioSelect, "has_referral": forms.RadioSelect}
+        help_texts = {
+            "member_id": "On the front of your insurance card.",
+            "group_number": "If your card shows one.",
+            "has_referral": "Some plans only pay when your primary care doctor refers you.",
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("plan_type") and cleaned["plan_type"] != PlanType.NONE:
+            for name in ("insurer_name", "member_id", "has_referral"):
+                if not cleaned.get(name):
+                    self.add_error(name, "Needed to check your coverage.")
+        return cleaned
+
+
+class SpecialistForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = ["requested_subspecialty", "review_type", "clinical_specialty", "visit_mode"]
+        widgets = {
+            "requested_subspecialty": forms.RadioSelect,
+            "review_type": forms.RadioSelect,
+            "visit_mode": forms.RadioSelect,
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _required(self, "requested_subspecialty", "review_type", "visit_mode")
+        field = self.fields["requested_subspecialty"]
+        field.queryset = Subspecialty.objects.all()
+        field.empty_label = None
+        field.label_from_instance = lambda s: f"{s.specialist_title}: {s.covers}"
+        self.fields["clinical_specialty"].help_text = "Only for a consultation."
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("review_type") in (ReviewType.CLINICAL, ReviewType.BOTH) and not cleaned.get(
+            "clinical_specialty"
+        ):
+            self.add_error("clinical_specialty", "Choose the kind of clinical specialist.")
+        if cleaned.get("review_type") == ReviewType.RADIOLOGY:
+            cleaned["clinical_specialty"] = ""
+        return cleaned
+
+
+class SubmitForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=(
+            "The information I gave is correct to the best of my knowledge, and I ask "
+            "SecondOpinion to arrange an independent review."
+        ),
+        required=True,
+    )

@@ -1,0 +1,308 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from localflavor.us.models import USStateField
+
+
+class ExamType(models.TextChoices):
+    MRI = "mri", "MRI"
+    MAMMOGRAM = "mammogram", "Mammogram"
+    CT = "ct", "CT scan"
+    ULTRASOUND = "ultrasound", "Ultrasound"
+    XRAY = "xray", "X-ray"
+    PET = "pet", "PET or nuclear medicine scan"
+    OTHER = "other", "Something else"
+
+
+class BodyRegion(models.TextChoices):
+    BRAIN = "brain", "Brain or head"
+    HEAD_NECK = "head_neck", "Face, throat or neck"
+    SPINE = "spine", "Spine or back"
+    BREAST = "breast", "Breast"
+    CHEST = "chest", "Chest or lungs"
+    HEART = "heart", "Heart"
+    ABDOMEN = "abdomen", "Abdomen (liver, kidneys, pancreas...)"
+    PELVIS = "pelvis", "Pelvis (bladder, prostate, uterus...)"
+    SHOULDER = "shoulder", "Shoulder"
+    ARM = "arm", "Elbow, wrist or hand"
+    HIP = "hip", "Hip"
+    KNEE = "knee", "Knee"
+    FOOT = "foot", "Ankle or foot"
+    BONE = "bone", "Another bone or joint"
+    WHOLE_BODY = "whole_body", "Whole body"
+    OTHER = "other", "Somewhere else"
+
+
+class Reason(models.TextChoices):
+    SERIOUS_DIAGNOSIS = "serious_diagnosis", "I was told I have a serious condition"
+    TREATMENT = "treatment", "Surgery or another major treatment was recommended"
+    COMPLEX = "complex", "My condition is complex or rare"
+    UNCLEAR = "unclear", "The result was unclear or I was told to wait and see"
+    OTHER = "other", "Another reason"
+
+
+class ReviewType(models.TextChoices):
+    RADIOLOGY = "radiology", "Radiologist re-read of my images"
+    CLINICAL = "clinical", "Consultation with a clinical specialist"
+    BOTH = "both", "Both: a re-read and a consultation"
+
+
+class ClinicalSpecialty(models.TextChoices):
+    SURGEON = "surgeon", "Surgeon"
+    ONCOLOGIST = "oncologist", "Oncologist (cancer specialist)"
+    NEUROLOGIST = "neurologist", "Neurologist"
+    ORTHOPEDIST = "orthopedist", "Orthopedic specialist"
+    CARDIOLOGIST = "cardiologist", "Cardiologist"
+    OTHER = "other", "Not sure: let the care team suggest one"
+
+
+class VisitMode(models.TextChoices):
+    REMOTE = "remote", "Remote: I don't need to travel"
+    IN_PERSON = "in_person", "In person"
+
+
+class BiRads(models.TextChoices):
+    UNKNOWN = "unknown", "I don't know"
+    B0 = "0", "0: Incomplete, more imaging needed"
+    B1 = "1", "1: Negative"
+    B2 = "2", "2: Benign"
+    B3 = "3", "3: Probably benign"
+    B4 = "4", "4: Suspicious"
+    B4A = "4A", "4A: Low suspicion"
+    B4B = "4B", "4B: Moderate suspicion"
+    B4C = "4C", "4C: High suspicion"
+    B5 = "5", "5: Highly suggestive of cancer"
+    B6 = "6", "6: Known cancer, proven by biopsy"
+
+
+class YesNoUnsure(models.TextChoices):
+    YES = "yes", "Yes"
+    NO = "no", "No"
+    UNSURE = "unsure", "I'm not sure"
+
+
+class CaseQuerySet(models.QuerySet):
+    def for_patient(self, user) -> "CaseQuerySet":
+        """The cases a patient may see: their own."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(patient=user)
+
+    def for_reviewer(self, user) -> "CaseQuerySet":
+        """The cases a reviewer may see: assigned to them, or waiting in one of their queues."""
+        profile = getattr(user, "reviewer_profile", None) if user.is_authenticated else None
+        if profile is None or not profile.is_active:
+            return self.none()
+        queued = Q(
+            status=Case.Status.QUEUED,
+            assigned_reviewer__isnull=True,
+            queue_id__in=profile.subspecialties.values("slug"),
+        )
+        return self.filter(Q(assigned_reviewer=profile) | queued)
+
+
+class Case(models.Model):
+    """A patient's request for a second opinion on one imaging exam."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+        NEEDS_RECORDS = "needs_records", "Needs records"
+        AWAITING_INSURANCE = "awaiting_insurance", "Awaiting insurance"
+        QUEUED = "queued", "Waiting for a specialist"
+        IN_REVIEW = "in_review", "In review"
+        REPORT_READY = "report_ready", "Report ready"
+        CLOSED = "closed", "Closed"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="cases"
+    )
+    status = models.CharField(
+        max_length=24, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    # About the patient (the account holder may ask on behalf of someone they care for).
+    patient_name = models.CharField("full name", max_length=200, blank=True)
+    patient_birth_date = models.DateField("date of birth", null=True, blank=True)
+    patient_state = USStateField(
+        "state where the patient lives",
+        blank=True,
+        help_text="Specialists must be licensed in the state where you live.",
+    )
+
+    # About the scan.
+    exam_type = models.CharField(
+        "type of scan", max_length=16, choices=ExamType.choices, blank=True
+    )
+    body_region = models.CharField(
+        "part of the body", max_length=16, choices=BodyRegion.choices, blank=True
+    )
+    exam_date = models.DateField("date of the scan", null=True, blank=True)
+    facility_name = models.CharField(
+        "where the scan was done", max_length=200, blank=True, help_text="Hospital or clinic name."
+    )
+    facility_location = models.CharField("city and state", max_length=200, blank=True)
+    clinical_question = models.TextField("your question", blank=True)
+    reason = models.CharField(
+        "why you want a second opinion", max_length=24, choices=Reason.choices, blank=True
+    )
+    reason_details = models.TextField("anything else we should know", blank=True)
+
+    # Mammogram specifics.
+    birads = models.CharField(
+        "BI-RADS category on the original report", max_length=8, choices=BiRads.choices, blank=True
+    )
+    had_biopsy = models.CharField(
+        "was a biopsy done?", max_length=8, choices=YesNoUnsure.choices, blank=True
+    )
+
+    # The specialist the patient asks for.
+    requested_subspecialty = models.ForeignKey(
+        "reviewers.Subspecialty",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requested_cases",
+        verbose_name="kind of specialist",
+    )
+    review_type = models.CharField(
+        "type of review", max_length=12, choices=ReviewType.choices, blank=True
+    )
+    clinical_specialty = models.CharField(
+        "clinical specialist", max_length=16, choices=ClinicalSpecialty.choices, blank=True
+    )
+    visit_mode = models.CharField(
+        "remote or in person", max_length=12, choices=VisitMode.choices, blank=True
+    )
+
+    # Where the case waits and who has it (filled by routing and the reviewer portal).
+    queue = models.ForeignKey(
+        "reviewers.Subspecialty",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="queued_cases",
+    )
+    assigned_reviewer = models.ForeignKey(
+        "reviewers.ReviewerProfile",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+    )
+
+    consent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "status_changed_at"])]
+
+    def __str__(self) -> str:
+        return f"Case {str(self.code)[:8]}"
+
+    @property
+    def short_code(self) -> str:
+        return str(self.code)[:8].upper()
+
+    @property
+    def is_editable_by_patient(self) -> bool:
+        return self.status in (Case.Status.DRAFT, Case.Status.NEEDS_RECORDS)
+
+    @property
+    def is_mammogram(self) -> bool:
+        return self.exam_type == ExamType.MAMMOGRAM or self.body_region == BodyRegion.BREAST
+
+    @property
+    def patient_age(self) -> int | None:
+        """Age in whole years on the day of the scan (or today, before we know that date)."""
+        born = self.patient_birth_date
+        if born is None:
+            return None
+        on = self.exam_date or timezone.localdate()
+        return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+    @property
+    def title(self) -> str:
+        parts = [self.get_exam_type_display() if self.exam_type else "Scan"]
+        if self.body_region:
+            parts.append(f"of the {self.get_body_region_display().split(' (')[0].lower()}")
+        return " ".join(parts)
+
+
+class CaseEvent(models.Model):
+    """One line of a case's timeline: who changed what, when and why."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    from_status = models.CharField(max_length=24, choices=Case.Status.choices, blank=True)
+    to_status = models.CharField(max_length=24, choices=Case.Status.choices, blank=True)
+    message = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Authorization(models.Model):
+    """A HIPAA authorisation the patient signed in the app, with the exact text they saw."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="authorizations")
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    signed_name = models.CharField(max_length=200)
+    signer_relationship = models.CharField(max_length=100, blank=True)
+    signed_at = models.DateTimeField(default=timezone.now)
+    expires_on = models.DateField()
+    text_version = models.CharField(max_length=20)
+    text = models.TextField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-signed_at"]
+
+    def __str__(self) -> str:
+        return f"Authorization {self.text_version} signed {self.signed_at:%Y-%m-%d}"
+
+
+class AuditEvent(models.Model):
+    """An append-only record of a read of PHI (or a refused attempt)."""
+
+    class Action(models.TextChoices):
+        VIEW = "view", "Viewed"
+        DOWNLOAD = "download", "Downloaded"
+        UPLOAD = "upload", "Uploaded"
+        DELETE = "delete", "Deleted"
+        DENIED = "denied", "Denied"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    action = models.CharField(max_length=12, choices=Action.choices)
+    target_type = models.CharField(max_length=40)
+    target_code = models.CharField(max_length=64, blank=True)
+    # A code rather than a foreign key: the record must outlive the case it speaks of.
+    case_code = models.UUIDField(null=True, blank=True, db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.target_type} {self.target_code}"

@@ -1,0 +1,34 @@
+"""The three kinds of user: patients (anyone who signs up), reviewers and coordinators."""
+
+from django.contrib.auth.models import Group, Permission
+
+COORDINATORS = "Coordinators"
+
+# Coordinators triage in the admin: they read everything about a case and change what the
+# admin actions let them change. Nobody gets delete on the audit log.
+COORDINATOR_PERMISSIONS = {
+    "requests_app": ["view_case", "change_case", "view_caseevent", "view_authorization"],
+    "records": ["view_document", "view_upload", "view_uploadfile"],
+    "insurance": ["view_caseinsurance", "change_caseinsurance"],
+    "reviewers": ["view_subspecialty", "view_reviewerprofile", "change_reviewerprofile"],
+}
+
+
+def is_reviewer(user) -> bool:
+    profile = getattr(user, "reviewer_profile", None) if user.is_authenticated else None
+    return profile is not None and profile.is_active
+
+
+def is_coordinator(user) -> bool:
+    return user.is_authenticated and user.is_staff
+
+
+def ensure_role_groups(**kwargs) -> None:
+    """Create the coordinators' group with its permissions (run after every migrate)."""
+    group, _ = Group.objects.get_or_create(name=COORDINATORS)
+    wanted = Permission.objects.none()
+    for app_label, codenames in COORDINATOR_PERMISSIONS.items():
+        wanted |= Permission.objects.filter(
+            content_type__app_label=app_label, codename__in=codenames
+        )
+    group.permissions.add(*wanted)

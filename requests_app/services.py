@@ -1,0 +1,162 @@
+"""Every write to a case that matters goes through here: status changes above all.
+
+Each transition is one guarded function: it claims the change with a conditional UPDATE (so a
+double click or a second worker cannot apply it twice) and writes a line on the case's timeline.
+"""
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .models import Authorization, Case, CaseEvent
+
+AUTHORIZATION_VERSION = "2026-11"
+AUTHORIZATION_VALID_DAYS = 365
+
+
+class CaseError(Exception):
+    """A request the case's current state does not allow; the message is for the user."""
+
+
+def _transition(
+    case: Case,
+    *,
+    to: str,
+    allowed_from: Iterable[str],
+    by,
+    message: str,
+    **fields,
+) -> None:
+    allowed_from = tuple(allowed_from)
+    now = timezone.now()
+    updated = Case.objects.filter(pk=case.pk, status__in=allowed_from).update(
+        status=to, status_changed_at=now, **fields
+    )
+    if updated != 1:
+        case.refresh_from_db(fields=["status"])
+        raise CaseError(
+            f"This request is {case.get_status_display().lower()}, so that is not possible now."
+        )
+    CaseEvent.objects.create(
+        case=case, at=now, actor=by, from_status=case.status, to_status=to, message=message
+    )
+    case.status = to
+    case.status_changed_at = now
+    for name, value in fields.items():
+        setattr(case, name, value)
+
+
+def create_draft(*, patient) -> Case:
+    """Start a new request as a draft the patient can come back to."""
+    with transaction.atomic():
+        case = Case.objects.create(patient=patient)
+        CaseEvent.objects.create(
+            case=case,
+            actor=patient,
+            to_status=Case.Status.DRAFT,
+            message="Request started.",
+        )
+    return case
+
+
+def ensure_editable(case: Case) -> None:
+    """Raise unless the patient may still change the request (draft, or records asked for)."""
+    if not case.is_editable_by_patient:
+        raise CaseError(
+            "This request has been submitted; write to your care coordinator to change it."
+        )
+
+
+def update_case(case: Case, *, by, fields: dict) -> None:
+    """Save the patient's answers on an editable case; only the named fields are written."""
+    ensure_editable(case)
+    for name, value in fields.items():
+        setattr(case, name, value)
+    case.save(update_fields=[*fields, "updated_at"])
+
+
+def sign_authorization(
+    case: Case, *, by, signed_name: str, relationship: str = "", ip_address: str | None = None
+) -> Authorization:
+    """Record the patient's signed HIPAA authorisation with the exact text shown to them."""
+    ensure_editable(case)
+    signed_at = timezone.now()
+    expires_on = (signed_at + timedelta(days=AUTHORIZATION_VALID_DAYS)).date()
+    text = authorization_text(
+        case, signed_name=signed_name, relationship=relationship, expires_on=expires_on
+    )
+    with transaction.atomic():
+        case.authorizations.filter(revoked_at__isnull=True).update(revoked_at=signed_at)
+        authorization = Authorization.objects.create(
+            case=case,
+            signed_by=by,
+            signed_name=signed_name,
+            signer_relationship=relationship,
+            signed_at=signed_at,
+            expires_on=expires_on,
+            text_version=AUTHORIZATION_VERSION,
+            text=text,
+            ip_address=ip_address,
+        )
+        CaseEvent.objects.create(
+            case=case, at=signed_at, actor=by, message="HIPAA authorization signed."
+        )
+    return authorization
+
+
+def authorization_text(case: Case, *, signed_name: str, relationship: str, expires_on) -> str:
+    """The authorisation as the patient reads and signs it, with every element HIPAA requires."""
+    return render_to_string(
+        "requests_app/authorization.txt",
+        {
+            "case": case,
+            "signed_name": signed_name,
+            "relationship": relationship,
+            "expires_on": expires_on,
+            "version": AUTHORIZATION_VERSION,
+        },
+    )
+
+
+def active_authorization(case: Case) -> Authorization | None:
+    today = timezone.localdate()
+    return (
+        case.authorizations.filter(revoked_at__isnull=True, expires_on__gte=today)
+        .order_by("-signed_at")
+        .first()
+    )
+
+
+def submit_case(case: Case, *, by, missing: list[str]) -> None:
+    """draft -> submitted, once nothing required is missing; records the patient's consent."""
+    if missing:
+        raise CaseError("Before you submit: " + "; ".join(missing) + ".")
+    now = timezone.now()
+    _transition(
+        case,
+        to=Case.Status.SUBMITTED,
+        allowed_from=[Case.Status.DRAFT],
+        by=by,
+        message="Request submitted.",
+        submitted_at=now,
+        consent_at=now,
+    )
+
+
+def delete_draft(case: Case, *, by) -> None:
+    """Delete a draft that was never submitted, with every file the patient added to it."""
+    if case.status != Case.Status.DRAFT:
+        raise CaseError("Only a request that was never submitted can be deleted.")
+    names = list(case.documents.values_list("file", flat=True))
+    names += [key for key in case.uploads.values_list("files__key", flat=True) if key]
+    with transaction.atomic():
+        deleted, _ = Case.objects.filter(pk=case.pk, status=Case.Status.DRAFT).delete()
+        if not deleted:
+            raise CaseError("Only a request that was never submitted can be deleted.")
+    # Files go after the rows are gone: a failure here leaves orphans, never a broken case.
+    for name in names:
+        default_storage.delete(name)

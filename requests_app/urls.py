@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "requests"
+
+urlpatterns = [
+    path("", views.case_list, name="case-list"),
+    path("new/", views.case_new, name="case-new"),
+    path("<uuid:code>/", views.case_detail, name="case-detail"),
+    path("<uuid:code>/steps/<slug:step>/", views.case_step, name="case-step"),
+    path("<uuid:code>/submit/", views.case_submit, name="case-submit"),
+    path("<uuid:code>/delete/", views.case_delete, name="case-delete"),
+]

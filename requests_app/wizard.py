@@ -1,0 +1,179 @@
+"""The intake wizard: a list of small steps over a saved draft case.
+
+Each step knows its form, how to save it and what it still lacks, so the progress bar, the
+review page and the case page all ask the same objects.
+"""
+
+from dataclasses import dataclass
+
+from django import forms
+
+from insurance import services as insurance_services
+from insurance.models import CaseInsurance
+from records.models import Document
+from reviewers.routing import Suggestion, suggest_subspecialty
+
+from . import services
+from .audit import client_ip
+from .forms import (
+    AuthorizationForm,
+    InsuranceForm,
+    MammogramForm,
+    PatientForm,
+    QuestionForm,
+    ScanForm,
+    SpecialistForm,
+)
+from .models import Case
+
+
+@dataclass(frozen=True)
+class Step:
+    slug: str
+    label: str
+    title: str
+    form_class: type[forms.BaseForm] | None = None
+
+    @property
+    def template(self) -> str:
+        return f"requests_app/steps/{self.slug}.html"
+
+    def build_form(self, case: Case, data=None) -> forms.BaseForm | None:
+        if self.form_class is None:
+            return None
+        return self.form_class(data, instance=case)
+
+    def save(self, form: forms.BaseForm, case: Case, request) -> None:
+        services.update_case(case, by=request.user, fields=form.cleaned_data)
+
+    def missing(self, case: Case) -> list[str]:
+        """What this step still needs before the request can be submitted."""
+        if self.form_class is None or not issubclass(self.form_class, forms.ModelForm):
+            return []
+        form = self.form_class(instance=case)
+        empty = [
+            field.label
+            for name, field in form.fields.items()
+            if field.required and getattr(case, name) in (None, "")
+        ]
+        return [f"{self.label}: {label.lower()}" for label in empty]
+
+
+class RecordsStep(Step):
+    def build_form(self, case: Case, data=None) -> forms.BaseForm | None:
+        return MammogramForm(data, instance=case) if case.is_mammogram else None
+
+    def missing(self, case: Case) -> list[str]:
+        if not case.is_mammogram:
+            return []
+        return [
+            f"{self.label}: {label}"
+            for name, label in (("birads", "the BI-RADS category"), ("had_biopsy", "biopsy"))
+            if not getattr(case, name)
+        ]
+
+
+class AuthorizationStep(Step):
+    def build_form(self, case: Case, data=None) -> forms.BaseForm:
+        return AuthorizationForm(data, case=case)
+
+    def save(self, form: forms.BaseForm, case: Case, request) -> None:
+        services.sign_authorization(
+            case,
+            by=request.user,
+            signed_name=form.cleaned_data["signed_name"],
+            relationship=form.cleaned_data["relationship"],
+            ip_address=client_ip(request),
+        )
+
+    def missing(self, case: Case) -> list[str]:
+        if services.active_authorization(case) is None:
+            return ["sign the HIPAA authorization"]
+        return []
+
+
+class InsuranceStep(Step):
+    def build_form(self, case: Case, data=None) -> forms.BaseForm:
+        instance = CaseInsurance.objects.filter(case=case).first() or CaseInsurance(case=case)
+        return InsuranceForm(data, instance=instance)
+
+    def save(self, form: forms.BaseForm, case: Case, request) -> None:
+        insurance_services.save_case_insurance(case, by=request.user, data=form.cleaned_data)
+
+    def missing(self, case: Case) -> list[str]:
+        if not CaseInsurance.objects.filter(case=case).exists():
+            return ["tell us about your insurance (or choose to pay yourself)"]
+        return []
+
+
+class SpecialistStep(Step):
+    def suggestion(self, case: Case) -> Suggestion:
+        return suggest_subspecialty(
+            exam_type=case.exam_type, body_region=case.body_region, age=case.patient_age
+        )
+
+    def build_form(self, case: Case, data=None) -> forms.BaseForm:
+        initial = {}
+        if case.requested_subspecialty_id is None:
+            initial["requested_subspecialty"] = self.suggestion(case).slug
+        if not case.review_type:
+            initial["review_type"] = "radiology"
+        if not case.visit_mode:
+            initial["visit_mode"] = "remote"
+        return SpecialistForm(data, instance=case, initial=initial)
+
+
+STEPS: list[Step] = [
+    Step("patient", "Patient", "Who is the second opinion for?", PatientForm),
+    Step("scan", "Scan", "About the scan", ScanForm),
+    Step("question", "Question", "What would you like the specialist to answer?", QuestionForm),
+    RecordsStep("records", "Records", "Your records"),
+    AuthorizationStep("authorization", "Permission", "Permission to share your records"),
+    InsuranceStep("insurance", "Insurance", "Your insurance"),
+    SpecialistStep("specialist", "Specialist", "Choose your specialist", SpecialistForm),
+    Step("review", "Review", "Review and submit"),
+]
+BY_SLUG = {step.slug: step for step in STEPS}
+
+
+def next_step(step: Step) -> Step | None:
+    index = STEPS.index(step)
+    return STEPS[index + 1] if index + 1 < len(STEPS) else None
+
+
+def previous_step(step: Step) -> Step | None:
+    index = STEPS.index(step)
+    return STEPS[index - 1] if index else None
+
+
+def missing_for_submission(case: Case) -> list[str]:
+    """Everything required that the patient has not given yet, in wizard order."""
+    return [item for step in STEPS for item in step.missing(case)]
+
+
+def first_incomplete(case: Case) -> Step:
+    """Where a patient coming back to a draft should resume."""
+    for step in STEPS:
+        if step.missing(case):
+            return step
+    return STEPS[-1]
+
+
+def recommendations(case: Case) -> list[str]:
+    """Records that are not required to submit but that the specialist will want."""
+    advice = []
+    if not case.uploads.exists():
+        advice.append(
+            "Add the images (DICOM files from the CD or patient portal): the specialist needs "
+            "them to start."
+        )
+    kinds = set(case.documents.values_list("kind", flat=True))
+    if Document.Kind.ORIGINAL_REPORT not in kinds:
+        advice.append("Add the original written report (PDF).")
+    if (
+        case.is_mammogram
+        and case.had_biopsy == "yes"
+        and Document.Kind.PATHOLOGY_REPORT not in kinds
+    ):
+        advice.append("Add the pathology report from your biopsy.")
+    return advice

@@ -1,0 +1,46 @@
+"""/healthz: the state of the database, the task broker and file storage, as JSON."""
+
+import asyncio
+import dataclasses
+
+from django.http import JsonResponse
+from health_check.base import HealthCheck
+from health_check.checks import Database, Storage
+from health_check.exceptions import ServiceUnavailable
+from health_check.views import HealthCheckView
+
+from .celery import app as celery_app
+
+
+@dataclasses.dataclass
+class Broker(HealthCheck):
+    """The Celery broker accepts a connection (Redis, or the embedded file broker)."""
+
+    def run(self) -> None:
+        try:
+            with celery_app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=3)
+        except Exception as exc:  # kombu raises transport-specific errors
+            raise ServiceUnavailable("Broker unreachable.") from exc
+
+
+class HealthzView(HealthCheckView):
+    checks = (Database, Broker, Storage)
+
+    async def get(self, request, *args, **kwargs):
+        with self.get_executor() as executor:
+            self.results = await asyncio.gather(
+                *(check.get_result(executor) for check in self.get_checks())
+            )
+        return self.render_to_response_json(503)
+
+    def render_to_response_json(self, status):
+        results = {
+            repr(result.check).split("(")[0].lower(): "ok" if result.error is None else "error"
+            for result in self.results
+        }
+        healthy = all(state == "ok" for state in results.values())
+        return JsonResponse(
+            {"status": "ok" if healthy else "error", "checks": results},
+            status=200 if healthy else status,
+        )

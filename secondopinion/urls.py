@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from requests_app import views as requests_views
+
+from .health import HealthzView
+
+admin.site.site_header = "SecondOpinion coordination"
+admin.site.site_title = "SecondOpinion coordination"
+admin.site.index_title = "Triage"
+
+urlpatterns = [
+    path("", requests_views.landing, name="landing"),
+    path("guide/", requests_views.guide, name="guide"),
+    path("accounts/", include("allauth.urls")),
+    path("cases/", include("requests_app.urls")),
+    path("cases/", include("records.urls")),
+    path("reviewer/", include("reviewers.urls")),
+    path("admin/", admin.site.urls),
+    path("healthz", HealthzView.as_view(), name="healthz"),
+]

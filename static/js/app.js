@@ -1,0 +1,38 @@
+// Progressive enhancements; every form works without this file.
+(function () {
+  "use strict";
+
+  // Browsers send only bare file names for a chosen folder; keep each file's path inside the
+  // folder so a CD's layout survives the upload.
+  document.querySelectorAll("form[data-images-form]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var folder = form.querySelector("input[name=folder]");
+      var hidden = form.querySelector("input[name=relative_paths]");
+      if (!folder || !hidden) return;
+      var paths = Array.prototype.map.call(folder.files, function (f) {
+        return f.webkitRelativePath || f.name;
+      });
+      hidden.value = JSON.stringify(paths);
+    });
+  });
+
+  // Say at once when a report is clearly the wrong file, instead of after a long upload.
+  document.querySelectorAll("form[data-document-form]").forEach(function (form) {
+    var input = form.querySelector("input[type=file]");
+    var limit = parseInt(form.dataset.maxBytes, 10);
+    if (!input) return;
+    input.addEventListener("change", function () {
+      var file = input.files[0];
+      var problem = "";
+      if (file && file.size === 0) {
+        problem = "This file is empty (0 bytes). Choose it again.";
+      } else if (file && limit && file.size > limit) {
+        problem = "This file is " + Math.round(file.size / 1048576) + " MB; we accept reports up to " +
+          Math.round(limit / 1048576) + " MB. If it holds your images, add them under “Images” instead.";
+      }
+      input.setCustomValidity(problem);
+      input.setAttribute("aria-invalid", problem ? "true" : "false");
+      if (problem) input.reportValidity();
+    });
+  });
+})();
