@@ -3,12 +3,19 @@ from django import forms
 from .models import Document
 
 
+EMPTY_FILE = (
+    "This file is empty (0 bytes). Choose it again; if it came from a patient portal, "
+    "download it again first."
+)
+
+
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
 class MultipleFileField(forms.FileField):
     widget = MultipleFileInput
+    default_error_messages = {"empty": EMPTY_FILE}
 
     def clean(self, data, initial=None):
         single = super().clean
@@ -21,6 +28,10 @@ class DocumentForm(forms.Form):
     kind = forms.ChoiceField(label="What is it?", choices=Document.Kind.choices)
     file = forms.FileField(
         label="PDF file",
+        error_messages={
+            "required": "Choose the PDF file to add.",
+            "empty": EMPTY_FILE,
+        },
         widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,.pdf"}),
     )
 

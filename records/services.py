@@ -21,6 +21,7 @@ from pypdf.errors import PdfReadError
 from requests_app.models import Case, CaseEvent
 from requests_app.services import ensure_editable
 
+from .forms import EMPTY_FILE
 from .models import Document, Upload, UploadFile
 
 # Signatures of the files patients most often pick by mistake.
@@ -68,10 +69,7 @@ def _sha256(fileobj: IO[bytes]) -> str:
 def check_pdf(uploaded: UploadedFile) -> int:
     """Refuse anything but a readable, unencrypted PDF of a sensible size; return its pages."""
     if uploaded.size == 0:
-        raise RecordError(
-            "This file is empty (0 bytes). Choose it again; if it came from a patient portal, "
-            "download it again first."
-        )
+        raise RecordError(EMPTY_FILE)
     if uploaded.size > settings.DOCUMENT_MAX_BYTES:
         raise RecordError(
             f"This file is {filesizeformat(uploaded.size)}; reports are usually well under "

@@ -21,23 +21,26 @@ def _back_to_records(case_code: UUID, anchor: str) -> HttpResponse:
     return redirect(reverse("requests:case-step", args=[case_code, "records"]) + f"#{anchor}")
 
 
+def _form_problem(form) -> str:
+    """The form's errors as one sentence for a message (the page shows no form to mark)."""
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)
+
+
 @login_required
 @require_POST
 def document_add(request: HttpRequest, code: UUID) -> HttpResponse:
     case = get_case_for_patient(request.user, code)
     form = DocumentForm(request.POST, request.FILES)
-    if not form.is_valid():
-        messages.error(request, "Choose what kind of record it is and the PDF file to add.")
-        return _back_to_records(case.code, "documents")
+    chosen = request.FILES.get("file")
     try:
+        if not form.is_valid():
+            raise services.RecordError(_form_problem(form))
         document = services.add_document(
-            case,
-            by=request.user,
-            kind=form.cleaned_data["kind"],
-            uploaded=form.cleaned_data["file"],
+            case, by=request.user, kind=form.cleaned_data["kind"], uploaded=chosen
         )
     except (services.RecordError, CaseError) as exc:
-        messages.error(request, f"“{form.cleaned_data['file'].name}” was not added. {exc}")
+        not_added = f"“{chosen.name}” was not added. " if chosen else ""
+        messages.error(request, f"{not_added}{exc}")
         return _back_to_records(case.code, "documents")
     record_access(
         request,
@@ -97,7 +100,7 @@ def images_add(request: HttpRequest, code: UUID) -> HttpResponse:
     case = get_case_for_patient(request.user, code)
     form = ImagesForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, "Those files could not be read. Please choose them again.")
+        messages.error(request, _form_problem(form))
         return _back_to_records(case.code, "images")
     loose = form.cleaned_data["files"]
     folder = form.cleaned_data["folder"]

@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 
+from django.conf import settings
 from django.http import JsonResponse
 from health_check.base import HealthCheck
 from health_check.checks import Database, Storage
@@ -18,7 +19,7 @@ class Broker(HealthCheck):
 
     def run(self) -> None:
         try:
-            with celery_app.connection_for_write() as connection:
+            with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
                 connection.ensure_connection(max_retries=1, timeout=3)
         except Exception as exc:  # kombu raises transport-specific errors
             raise ServiceUnavailable("Broker unreachable.") from exc

@@ -1,0 +1,155 @@
+"""Personas and builders shared by every test.
+
+alice and bob are patients (bob must never see alice's case), rita is a neuroradiologist who
+reviews, sam is a coordinator.
+"""
+
+import io
+import socket
+from pathlib import Path
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from pypdf import PdfWriter
+
+from insurance.models import CaseInsurance
+from requests_app import services
+from requests_app.models import Case
+from requests_app.roles import COORDINATORS
+from reviewers.models import ReviewerProfile, Subspecialty
+
+PASSWORD = "a-long-test-password-1"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def make_user(email: str, *, first_name: str = "", last_name: str = "", **extra):
+    user = get_user_model().objects.create_user(
+        username=email,
+        email=email,
+        password=PASSWORD,
+        first_name=first_name,
+        last_name=last_name,
+        **extra,
+    )
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return user
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice@example.com", first_name="Alice", last_name="Moreau")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob@example.com", first_name="Bob", last_name="Tanaka")
+
+
+@pytest.fixture
+def rita(db):
+    user = make_user("rita@example.com", first_name="Rita", last_name="Novak")
+    profile = ReviewerProfile.objects.create(user=user, display_name="Dr. Rita Novak")
+    profile.subspecialties.set([Subspecialty.objects.get(slug="neuroradiology")])
+    return user
+
+
+@pytest.fixture
+def sam(db):
+    user = make_user("sam@example.com", first_name="Sam", last_name="Okoro", is_staff=True)
+    user.groups.add(Group.objects.get(name=COORDINATORS))
+    return user
+
+
+COMPLETE_CASE = {
+    "patient_name": "Alice Moreau",
+    "patient_birth_date": "1971-04-02",
+    "patient_state": "IL",
+    "exam_type": "mri",
+    "body_region": "brain",
+    "exam_date": "2026-10-14",
+    "facility_name": "Springfield General Hospital",
+    "facility_location": "Springfield, IL",
+    "reason": "serious_diagnosis",
+    "clinical_question": "Is the lesion a tumour, and does it need surgery?",
+    "review_type": "radiology",
+    "visit_mode": "remote",
+}
+
+
+def make_case(patient, *, complete: bool = False, **fields) -> Case:
+    """A draft case; `complete=True` fills every required answer, signs and adds insurance.
+
+    A `status` given is set last, as if the case had travelled there.
+    """
+    status = fields.pop("status", None)
+    case = services.create_draft(patient=patient)
+    values = {**COMPLETE_CASE, **fields} if complete else fields
+    if complete:
+        values.setdefault("requested_subspecialty", Subspecialty.objects.get(slug="neuroradiology"))
+    if values:
+        Case.objects.filter(pk=case.pk).update(**values)
+        case.refresh_from_db()
+    if complete:
+        services.sign_authorization(case, by=patient, signed_name=case.patient_name)
+        CaseInsurance.objects.create(
+            case=case,
+            plan_type="medicare",
+            insurer_name="Medicare",
+            member_id="1EG4-TE5-MK72",
+            has_referral="no",
+        )
+    if status:
+        Case.objects.filter(pk=case.pk).update(status=status)
+        case.refresh_from_db()
+    return case
+
+
+def make_pdf(pages: int = 1, *, password: str | None = None) -> bytes:
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=612, height=792)
+    if password:
+        writer.encrypt(password)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def pdf_upload(name: str = "report.pdf", **kwargs) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, make_pdf(**kwargs), content_type="application/pdf")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not CHROMIUM.exists():
+        pytest.fail("Browser tests need Debian's chromium at /usr/bin/chromium (apt install chromium).")
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(autouse=True)
+def private_storage(settings, tmp_path_factory):
+    """Every test stores files in its own folder, never in the developer's var/media."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path_factory.mktemp("media"), "base_url": None},
+        },
+    }

@@ -1,0 +1,138 @@
+"""What happens when a patient adds a written record: the right file, and every wrong one."""
+
+import hashlib
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+
+from records.models import Document, Upload
+from requests_app.models import AuditEvent
+from tests.conftest import make_case, make_pdf, pdf_upload
+
+
+def _post_document(client, case, upload, kind="original_report"):
+    return client.post(
+        reverse("records:document-add", args=[case.code]),
+        {"kind": kind, "file": upload},
+        follow=True,
+    )
+
+
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), "gray").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def alices_case(alice, client):
+    client.force_login(alice)
+    return make_case(alice, complete=True, clinical_question="Is this lesion benign?")
+
+
+def test_pdf_report_is_stored_with_its_hash_and_pages(client, alices_case):
+    response = _post_document(client, alices_case, pdf_upload(pages=3))
+    assert "Original radiology report added." in response.content.decode()
+    doc = alices_case.documents.get()
+    assert (doc.kind, doc.page_count) == (Document.Kind.ORIGINAL_REPORT, 3)
+    assert doc.file.name.startswith(f"cases/{alices_case.code}/documents/{doc.code}/")
+    with doc.file.open("rb") as stored:
+        assert hashlib.sha256(stored.read()).hexdigest() == doc.sha256
+
+
+WRONG_FILES = [
+    ("photo.jpg", _jpeg(), "This is a picture (JPEG), not a PDF."),
+    ("empty.pdf", b"", "This file is empty (0 bytes)."),
+    ("notes.pdf", b"Just some text pretending to be a PDF", "This file is not a PDF."),
+    ("locked.pdf", make_pdf(password="secret"), "protected by a password"),
+    ("broken.pdf", b"%PDF-1.7\n" + b"\x00garbage" * 50, "seems to be damaged"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), WRONG_FILES)
+def test_wrong_file_gets_a_clear_message_and_nothing_is_lost(
+    client, alices_case, name, content, message
+):
+    _post_document(client, alices_case, pdf_upload("first.pdf"))
+    response = _post_document(client, alices_case, SimpleUploadedFile(name, content))
+    page = response.content.decode()
+    assert message in page
+    assert f"“{name}” was not added." in page
+    alices_case.refresh_from_db()
+    assert alices_case.clinical_question == "Is this lesion benign?"
+    assert [d.original_name for d in alices_case.documents.all()] == ["first.pdf"]
+
+
+def test_200_mb_pdf_is_refused_with_its_size(client, alices_case, tmp_path):
+    big = tmp_path / "huge.pdf"
+    with big.open("wb") as handle:
+        handle.write(make_pdf())
+        handle.truncate(200 * 1024 * 1024)  # a sparse file: no 200 MB of memory needed
+    with big.open("rb") as handle:
+        response = _post_document(client, alices_case, handle)
+    page = response.content.decode()
+    assert "This file is 200.0\xa0MB" in page
+    assert "we accept up to 25.0\xa0MB" in page
+    assert not alices_case.documents.exists()
+
+
+def test_download_is_audited_and_sent_as_attachment(client, alice, alices_case):
+    _post_document(client, alices_case, pdf_upload("mri-report.pdf"))
+    doc = alices_case.documents.get()
+    response = client.get(reverse("records:document-download", args=[alices_case.code, doc.code]))
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content).startswith(b"%PDF-")
+    audit = AuditEvent.objects.get(action=AuditEvent.Action.DOWNLOAD)
+    assert (audit.actor, audit.target_code, audit.case_code) == (
+        alice,
+        str(doc.code),
+        alices_case.code,
+    )
+
+
+def test_removing_a_document_deletes_the_stored_file(client, alices_case):
+    _post_document(client, alices_case, pdf_upload())
+    doc = alices_case.documents.get()
+    storage = doc.file.storage
+    client.post(reverse("records:document-delete", args=[alices_case.code, doc.code]))
+    assert not alices_case.documents.exists()
+    assert not storage.exists(doc.file.name)
+
+
+def test_images_keep_their_folder_layout(client, alices_case):
+    files = [
+        SimpleUploadedFile("DICOMDIR", b"\x00" * 128 + b"DICM" + b"\x00" * 64),
+        SimpleUploadedFile("IM0001", b"\x00" * 128 + b"DICM" + b"\x01" * 64),
+    ]
+    response = client.post(
+        reverse("records:images-add", args=[alices_case.code]),
+        {"folder": files, "relative_paths": '["CD/DICOMDIR", "CD/DICOM/../IM0001"]'},
+        follow=True,
+    )
+    assert "2 image files added." in response.content.decode()
+    upload = Upload.objects.get(case=alices_case)
+    assert upload.status == Upload.Status.RECEIVED
+    assert sorted(upload.files.values_list("relative_path", flat=True)) == [
+        "CD/DICOM/IM0001",
+        "CD/DICOMDIR",
+    ]
+    assert all(key.startswith(upload.prefix) for key in upload.files.values_list("key", flat=True))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(make_pdf(), "These are PDF documents, not images."), (_jpeg(), "ordinary pictures")],
+)
+def test_pdf_or_photos_as_images_are_refused(client, alices_case, content, message):
+    response = client.post(
+        reverse("records:images-add", args=[alices_case.code]),
+        {"files": [SimpleUploadedFile("scan.x", content)]},
+        follow=True,
+    )
+    assert message in response.content.decode()
+    assert not Upload.objects.filter(case=alices_case).exists()
