@@ -2,7 +2,6 @@ from django import forms
 
 from .models import Document
 
-
 EMPTY_FILE = (
     "This file is empty (0 bytes). Choose it again; if it came from a patient portal, "
     "download it again first."

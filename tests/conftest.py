@@ -6,6 +6,7 @@ reviews, sam is a coordinator.
 
 import io
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,9 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     if not CHROMIUM.exists():
-        pytest.fail("Browser tests need Debian's chromium at /usr/bin/chromium (apt install chromium).")
+        pytest.fail(
+            "Browser tests need Debian's chromium at /usr/bin/chromium (apt install chromium)."
+        )
     return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
 
 
@@ -153,3 +156,44 @@ def private_storage(settings, tmp_path_factory):
             "OPTIONS": {"location": tmp_path_factory.mktemp("media"), "base_url": None},
         },
     }
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 HTTP API (moto in server mode) on loopback for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(settings, s3_endpoint):
+    """Point default storage at a fresh private bucket on the S3 endpoint; yields a client."""
+    import boto3
+
+    bucket = f"secondopinion-{uuid.uuid4().hex[:12]}"
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **credentials)
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": s3_endpoint,
+                "region_name": "us-east-1",
+                "access_key": "testing",
+                "secret_key": "testing",
+                "default_acl": "private",
+                "querystring_auth": True,
+                "file_overwrite": False,
+            },
+        },
+    }
+    client.bucket = bucket
+    return client

@@ -27,7 +27,9 @@ def _case_urls(case, document=None) -> list[tuple[str, str]]:
 
 def test_bob_gets_404_for_every_page_of_alices_case(client, alice, bob):
     case = make_case(alice, complete=True)
-    doc = records_services.add_document(case, by=alice, kind="original_report", uploaded=pdf_upload())
+    doc = records_services.add_document(
+        case, by=alice, kind="original_report", uploaded=pdf_upload()
+    )
     client.force_login(bob)
     for method, url in _case_urls(case, doc):
         response = getattr(client, method)(url)
@@ -61,27 +63,64 @@ def test_wizard_saves_each_step_and_moves_on(client, alice):
     assert response["Location"] == reverse("requests:case-step", args=[case.code, "patient"])
 
     steps = [
-        ("patient", {"patient_name": "Alice Moreau", "patient_birth_date": "1971-04-02",
-                     "patient_state": "IL"}, "scan"),
-        ("scan", {"exam_type": "mri", "body_region": "spine", "exam_date": "2026-10-01",
-                  "facility_name": "Lakeview Imaging", "facility_location": "Chicago, IL"},
-         "question"),
-        ("question", {"reason": "treatment", "clinical_question": "Do I need surgery?"},
-         "records"),
+        (
+            "patient",
+            {
+                "patient_name": "Alice Moreau",
+                "patient_birth_date": "1971-04-02",
+                "patient_state": "IL",
+            },
+            "scan",
+        ),
+        (
+            "scan",
+            {
+                "exam_type": "mri",
+                "body_region": "spine",
+                "exam_date": "2026-10-01",
+                "facility_name": "Lakeview Imaging",
+                "facility_location": "Chicago, IL",
+            },
+            "question",
+        ),
+        ("question", {"reason": "treatment", "clinical_question": "Do I need surgery?"}, "records"),
         ("records", {}, "authorization"),
         ("authorization", {"signed_name": "alice  moreau", "agree": "on"}, "insurance"),
-        ("insurance", {"plan_type": "commercial", "insurer_name": "Acme Health",
-                       "member_id": "XJ123", "has_referral": "yes"}, "specialist"),
-        ("specialist", {"requested_subspecialty": "neuroradiology", "review_type": "both",
-                        "clinical_specialty": "surgeon", "visit_mode": "remote"}, "review"),
+        (
+            "insurance",
+            {
+                "plan_type": "commercial",
+                "insurer_name": "Acme Health",
+                "member_id": "XJ123",
+                "has_referral": "yes",
+            },
+            "specialist",
+        ),
+        (
+            "specialist",
+            {
+                "requested_subspecialty": "neuroradiology",
+                "review_type": "both",
+                "clinical_specialty": "surgeon",
+                "visit_mode": "remote",
+            },
+            "review",
+        ),
     ]
     for slug, data, following in steps:
         response = client.post(reverse("requests:case-step", args=[case.code, slug]), data)
-        assert response.status_code == 302, (slug, response.context and response.context["form"].errors)
+        assert response.status_code == 302, (
+            slug,
+            response.context and response.context["form"].errors,
+        )
         assert response["Location"] == reverse("requests:case-step", args=[case.code, following])
 
     case.refresh_from_db()
-    assert (case.body_region, case.review_type, case.clinical_specialty) == ("spine", "both", "surgeon")
+    assert (case.body_region, case.review_type, case.clinical_specialty) == (
+        "spine",
+        "both",
+        "surgeon",
+    )
     assert case.insurance.insurer_name == "Acme Health"
     assert Authorization.objects.get(case=case).signed_name == "alice moreau"
 
