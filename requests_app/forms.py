@@ -14,8 +14,15 @@ class DateInput(forms.DateInput):
 
 
 def _required(form: forms.ModelForm, *names: str) -> None:
+    """Make fields required; a required radio list has no blank choice, a list says 'Choose'."""
     for name in names:
-        form.fields[name].required = True
+        field = form.fields[name]
+        field.required = True
+        if isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField):
+            choices = [choice for choice in field.choices if choice[0] != ""]
+            if not isinstance(field.widget, forms.RadioSelect):
+                choices.insert(0, ("", "Choose one"))
+            field.choices = choices
 
 
 def _not_in_future(value: date | None, what: str) -> date | None:
@@ -59,10 +66,6 @@ class ScanForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _required(self, "exam_type", "body_region", "exam_date", "facility_name")
-        self.fields["body_region"].choices = [
-            ("", "Choose one"),
-            *list(self.fields["body_region"].choices)[1:],
-        ]
 
     def clean_exam_date(self):
         return _not_in_future(self.cleaned_data["exam_date"], "date of the scan")
@@ -153,6 +156,12 @@ class InsuranceForm(forms.ModelForm):
             "has_referral": "Some plans only pay when your primary care doctor refers you.",
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _required(self, "plan_type")
+        referral = self.fields["has_referral"]
+        referral.choices = [choice for choice in referral.choices if choice[0] != ""]
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("plan_type") and cleaned["plan_type"] != PlanType.NONE:
@@ -179,7 +188,9 @@ class SpecialistForm(forms.ModelForm):
         field.queryset = Subspecialty.objects.all()
         field.empty_label = None
         field.label_from_instance = lambda s: f"{s.specialist_title}: {s.covers}"
-        self.fields["clinical_specialty"].help_text = "Only for a consultation."
+        specialty = self.fields["clinical_specialty"]
+        specialty.help_text = "Only for a consultation."
+        specialty.choices = [("", "Choose one"), *specialty.choices[1:]]
 
     def clean(self):
         cleaned = super().clean()

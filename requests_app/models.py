@@ -234,7 +234,7 @@ class Case(models.Model):
     @property
     def title(self) -> str:
         parts = [self.get_exam_type_display() if self.exam_type else "Scan"]
-        if self.body_region:
+        if self.body_region and self.exam_type != ExamType.MAMMOGRAM:
             parts.append(f"of the {self.get_body_region_display().split(' (')[0].lower()}")
         return " ".join(parts)
 

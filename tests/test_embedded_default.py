@@ -63,8 +63,12 @@ def test_up_runs_web_and_worker_with_no_server_and_stops_on_ctrl_c(tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         process.wait(timeout=30)
-    time.sleep(1)
-    leftovers = subprocess.run(
-        ["pgrep", "-s", str(process.pid)], capture_output=True, text=True
-    ).stdout.split()
-    assert leftovers == [], "web or worker still running after Ctrl-C"
+    deadline = time.monotonic() + 30
+    while _session_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _session_processes(process.pid) == [], "web or worker still running after Ctrl-C"
+
+
+def _session_processes(session: int) -> list[str]:
+    found = subprocess.run(["pgrep", "-a", "-s", str(session)], capture_output=True, text=True)
+    return found.stdout.splitlines()
