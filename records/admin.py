@@ -15,7 +15,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
 class UploadFileInline(admin.TabularInline):
     model = UploadFile
-    fields = ["relative_path", "size", "sha256"]
+    fields = ["code", "relative_path", "status", "size", "sha256"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -37,8 +37,9 @@ class UploadAdmin(admin.ModelAdmin):
 
 @admin.register(UploadFile)
 class UploadFileAdmin(admin.ModelAdmin):
-    list_display = ["relative_path", "upload", "size"]
+    list_display = ["code", "upload", "status", "size"]
+    list_filter = ["status"]
     list_select_related = ["upload"]
-    search_fields = ["upload__code", "key"]
+    search_fields = ["code", "upload__code"]
     raw_id_fields = ["upload"]
-    readonly_fields = ["relative_path", "key", "size", "sha256"]
+    readonly_fields = ["code", "relative_path", "status", "multipart_id", "size", "sha256"]

@@ -75,16 +75,31 @@ class Upload(models.Model):
 
 
 class UploadFile(models.Model):
-    """One stored file of an upload, at the relative path it had on the patient's disk."""
+    """One file of an upload, stored under an opaque key; its folder path is kept here only.
 
+    Keys carry no file or folder names: those often hold the patient's name on a CD.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVING = "receiving", "Receiving"
+        COMPLETE = "complete", "Complete"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="files")
     relative_path = models.CharField(max_length=500)
-    key = models.CharField(max_length=700, unique=True)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVING)
+    multipart_id = models.CharField(max_length=200, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    # Filled as the bytes pass through us: on completion on disk, by the worker on S3.
+    sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["relative_path"]
+        indexes = [models.Index(fields=["upload", "status"])]
 
     def __str__(self) -> str:
-        return self.relative_path
+        return f"File {str(self.code)[:8]}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.upload.prefix}{self.code}"

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Count, Sum
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from pypdf import PdfReader
@@ -21,6 +22,7 @@ from pypdf.errors import PdfReadError
 from requests_app.models import Case, CaseEvent
 from requests_app.services import ensure_editable
 
+from . import multipart
 from .forms import EMPTY_FILE
 from .models import Document, Upload, UploadFile
 
@@ -150,7 +152,7 @@ def delete_document(document: Document, *, by) -> None:
 
 
 def clean_relative_path(raw: str, fallback: str) -> str:
-    """A stored relative path: forward slashes, no '..', no leading slash, no drive letter."""
+    """A relative path to keep: forward slashes, no '..', no leading slash, no drive letter."""
     parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".", "..")]
     if parts and len(parts[0]) == 2 and parts[0][1] == ":":
         parts = parts[1:]
@@ -158,10 +160,49 @@ def clean_relative_path(raw: str, fallback: str) -> str:
     return path[-400:]
 
 
+def _check_room(case: Case, *, adding_files: int, adding_bytes: int) -> None:
+    """Refuse what would take a case past its file count or size allowance."""
+    totals = UploadFile.objects.filter(upload__case=case).aggregate(
+        files=Count("id"), size=Sum("size")
+    )
+    if (totals["files"] or 0) + adding_files > settings.UPLOAD_MAX_FILES:
+        raise RecordError(
+            f"A request can hold up to {settings.UPLOAD_MAX_FILES:,} image files. Remove an "
+            "earlier upload you no longer need, or write to your care coordinator."
+        )
+    if (totals["size"] or 0) + adding_bytes > settings.UPLOAD_CASE_QUOTA_BYTES:
+        raise RecordError(
+            f"A request can hold up to {filesizeformat(settings.UPLOAD_CASE_QUOTA_BYTES)} of "
+            "images. Remove an earlier upload you no longer need, or write to your care "
+            "coordinator."
+        )
+
+
+def _received(upload: Upload, *, by) -> None:
+    """receiving -> received: count what arrived, note it, and have it checked after commit."""
+    totals = upload.files.filter(status=UploadFile.Status.COMPLETE).aggregate(
+        files=Count("id"), size=Sum("size")
+    )
+    with transaction.atomic():
+        updated = Upload.objects.filter(pk=upload.pk, status=Upload.Status.RECEIVING).update(
+            status=Upload.Status.RECEIVED,
+            completed_at=timezone.now(),
+            file_count=totals["files"] or 0,
+            total_bytes=totals["size"] or 0,
+        )
+        if not updated:
+            raise RecordError("This upload has already been finished.")
+        n = totals["files"] or 0
+        CaseEvent.objects.create(
+            case=upload.case, actor=by, message=f"Images uploaded: {n} file{'s' if n != 1 else ''}."
+        )
+    upload.refresh_from_db()
+
+
 def store_upload(
     case: Case, *, by, files: Sequence[UploadedFile], relative_paths: Sequence[str] = ()
 ) -> Upload:
-    """Store a batch of image files as one upload, keeping the folder layout they came in."""
+    """Store a batch of image files sent with a plain form (the no-JavaScript path)."""
     ensure_editable(case)
     if not files:
         raise RecordError("Choose the image files or the folder from your CD first.")
@@ -178,42 +219,116 @@ def store_upload(
             "These are ordinary pictures (like photos or screenshots), not the medical images. "
             "Ask the facility for the full DICOM files on a CD, USB stick or patient portal."
         )
+    _check_room(case, adding_files=len(files), adding_bytes=sum(f.size for f in files))
     upload = Upload.objects.create(case=case, uploaded_by=by)
-    rows, total = [], 0
     for index, uploaded in enumerate(files):
         raw = relative_paths[index] if index < len(relative_paths) else ""
-        path = clean_relative_path(raw or uploaded.name, fallback=f"file-{index}")
-        digest = _sha256(uploaded)
-        key = default_storage.save(upload.prefix + path, uploaded)
-        rows.append(
-            UploadFile(
-                upload=upload, relative_path=path, key=key, size=uploaded.size, sha256=digest
-            )
+        row = UploadFile(
+            upload=upload,
+            relative_path=clean_relative_path(raw or uploaded.name, fallback=f"file-{index}"),
+            status=UploadFile.Status.COMPLETE,
+            size=uploaded.size,
+            sha256=_sha256(uploaded),
         )
-        total += uploaded.size
-    with transaction.atomic():
-        UploadFile.objects.bulk_create(rows)
-        Upload.objects.filter(pk=upload.pk).update(
-            status=Upload.Status.RECEIVED,
-            completed_at=timezone.now(),
-            file_count=len(rows),
-            total_bytes=total,
+        default_storage.save(row.key, uploaded)
+        row.save()
+    _received(upload, by=by)
+    return upload
+
+
+def start_upload(case: Case, *, by) -> Upload:
+    """Open a new batch of image files that the browser will send in parts."""
+    ensure_editable(case)
+    return Upload.objects.create(case=case, uploaded_by=by)
+
+
+def _receiving(upload: Upload) -> None:
+    ensure_editable(upload.case)
+    if upload.status != Upload.Status.RECEIVING:
+        raise RecordError("This upload has already been finished; start a new one to add files.")
+
+
+def start_file(upload: Upload, *, relative_path: str, size: int) -> UploadFile:
+    """Begin one file of a batch: a multipart upload at an opaque key under the case."""
+    _receiving(upload)
+    if size > settings.UPLOAD_FILE_MAX_BYTES:
+        raise RecordError(
+            f"This file is {filesizeformat(size)}; a single file can be up to "
+            f"{filesizeformat(settings.UPLOAD_FILE_MAX_BYTES)}."
         )
-        CaseEvent.objects.create(
-            case=case,
-            actor=by,
-            message=f"Images uploaded: {len(rows)} file{'s' if len(rows) != 1 else ''}.",
-        )
-    upload.refresh_from_db()
+    _check_room(upload.case, adding_files=1, adding_bytes=max(size, 0))
+    row = UploadFile(
+        upload=upload,
+        relative_path=clean_relative_path(relative_path, fallback="file"),
+        size=max(size, 0),
+    )
+    row.multipart_id = multipart.backend().create(row.key)
+    row.save()
+    return row
+
+
+def sign_part(row: UploadFile, *, number: int, user_id: int) -> str:
+    """A URL the browser PUTs one part of the file to."""
+    _receiving(row.upload)
+    if row.status != UploadFile.Status.RECEIVING:
+        raise RecordError("This file has already been received.")
+    if not 1 <= number <= 10000:
+        raise RecordError("Part numbers go from 1 to 10,000.")
+    return multipart.backend().sign_part(
+        row.key, row.multipart_id, number, file_id=row.pk, user_id=user_id
+    )
+
+
+def list_parts(row: UploadFile) -> list[multipart.Part]:
+    """The parts already received, so an interrupted upload resumes where it stopped."""
+    return multipart.backend().list_parts(row.key, row.multipart_id)
+
+
+def complete_file(row: UploadFile, *, parts: list[multipart.Part]) -> UploadFile:
+    """Join the parts into the stored file (receiving -> complete; a repeat is harmless)."""
+    if row.status == UploadFile.Status.COMPLETE:
+        return row
+    _receiving(row.upload)
+    if not parts:
+        raise RecordError("No part of this file arrived. Please add it again.")
+    done = multipart.backend().complete(row.key, row.multipart_id, parts)
+    UploadFile.objects.filter(pk=row.pk, status=UploadFile.Status.RECEIVING).update(
+        status=UploadFile.Status.COMPLETE, size=done.size, sha256=done.sha256
+    )
+    row.refresh_from_db()
+    return row
+
+
+def _discard_stored(row: UploadFile) -> None:
+    if row.status == UploadFile.Status.RECEIVING:
+        multipart.backend().abort(row.key, row.multipart_id)
+    else:
+        default_storage.delete(row.key)
+
+
+def abort_file(row: UploadFile) -> None:
+    """Drop a file the patient removed before it finished."""
+    _discard_stored(row)
+    row.delete()
+
+
+def finish_upload(upload: Upload, *, by) -> Upload:
+    """receiving -> received once every wanted file is in; unfinished files are dropped."""
+    _receiving(upload)
+    for row in upload.files.filter(status=UploadFile.Status.RECEIVING):
+        abort_file(row)
+    if not upload.files.exists():
+        raise RecordError("None of the files arrived. Please choose them again.")
+    _received(upload, by=by)
     return upload
 
 
 def delete_upload(upload: Upload, *, by) -> None:
     """Remove an image upload and its stored files, while the patient may change the request."""
     ensure_editable(upload.case)
-    keys = list(upload.files.values_list("key", flat=True))
+    rows = list(upload.files.select_related("upload__case"))
     with transaction.atomic():
         upload.delete()
         CaseEvent.objects.create(case=upload.case, actor=by, message="Images removed.")
-    for key in keys:
-        default_storage.delete(key)
+    for row in rows:
+        _discard_stored(row)

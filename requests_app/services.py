@@ -152,7 +152,11 @@ def delete_draft(case: Case, *, by) -> None:
     if case.status != Case.Status.DRAFT:
         raise CaseError("Only a request that was never submitted can be deleted.")
     names = list(case.documents.values_list("file", flat=True))
-    names += [key for key in case.uploads.values_list("files__key", flat=True) if key]
+    names += [
+        f"{upload.prefix}{code}"
+        for upload in case.uploads.all()
+        for code in upload.files.values_list("code", flat=True)
+    ]
     with transaction.atomic():
         deleted, _ = Case.objects.filter(pk=case.pk, status=Case.Status.DRAFT).delete()
         if not deleted:

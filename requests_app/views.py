@@ -103,6 +103,7 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
             "has_report": Document.Kind.ORIGINAL_REPORT in kinds,
             "has_pathology": Document.Kind.PATHOLOGY_REPORT in kinds,
             "document_max_bytes": settings.DOCUMENT_MAX_BYTES,
+            "upload_max_files": settings.UPLOAD_MAX_FILES,
             "documents": case.documents.all(),
             "uploads": case.uploads.all(),
             "document_form": DocumentForm(),

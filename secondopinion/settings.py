@@ -29,7 +29,6 @@ def _embedded_secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = env("SECRET_KEY", default="") or _embedded_secret_key()
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -95,7 +94,13 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+# Only the embedded default may make up its own key: web, worker and beat of a real deployment
+# must share one, and it must survive a rebuild.
+SECRET_KEY = env("SECRET_KEY", default="") or (_embedded_secret_key() if EMBEDDED else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("Set SECRET_KEY: it is required unless the database is SQLite.")
+if EMBEDDED:
     # The web process and the worker write to the same file: WAL lets readers go on while one
     # writes, and IMMEDIATE transactions wait for the lock instead of failing half-way.
     DATABASES["default"]["OPTIONS"] = {
@@ -118,6 +123,11 @@ if STORAGE_BACKEND == "filesystem":
         "OPTIONS": {"location": MEDIA_ROOT, "base_url": None},
     }
 elif STORAGE_BACKEND == "s3":
+    # Where browsers send study parts (presigned URLs); it may differ from the address the
+    # containers use, e.g. MinIO behind the public TLS proxy.
+    AWS_S3_PUBLIC_ENDPOINT_URL = env(
+        "AWS_S3_PUBLIC_ENDPOINT_URL", default=env("AWS_S3_ENDPOINT_URL", default="")
+    )
     default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -151,6 +161,12 @@ WHITENOISE_USE_FINDERS = True
 
 # Uploaded documents (reports, pathology, referral letters) are PDFs of modest size.
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=25 * 1024 * 1024)
+# Study uploads: parts of a multipart upload wait here on the embedded (disk) storage.
+MULTIPART_DIR = Path(env("MULTIPART_DIR", default=str(VAR_DIR / "multipart")))
+UPLOAD_PART_MAX_BYTES = env.int("UPLOAD_PART_MAX_BYTES", default=64 * 1024 * 1024)
+UPLOAD_FILE_MAX_BYTES = env.int("UPLOAD_FILE_MAX_BYTES", default=8 * 1024**3)
+UPLOAD_CASE_QUOTA_BYTES = env.int("UPLOAD_CASE_QUOTA_BYTES", default=40 * 1024**3)
+UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20000)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=5000)
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)
 
@@ -176,7 +192,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
-CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -223,6 +239,7 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SECURE_SSL_REDIRECT = HTTPS and env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes inside the network speak plain HTTP
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
@@ -231,13 +248,17 @@ if env.bool("BEHIND_PROXY", default=False):
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Study parts go straight from the browser to S3 when files live there.
+_upload_origins = (
+    [AWS_S3_PUBLIC_ENDPOINT_URL or "https://*.amazonaws.com"] if STORAGE_BACKEND == "s3" else []
+)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],
-        "connect-src": ["'self'"],
+        "connect-src": ["'self'", *_upload_origins],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
         "base-uri": ["'self'"],

@@ -148,7 +148,8 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture(autouse=True)
 def private_storage(settings, tmp_path_factory):
-    """Every test stores files in its own folder, never in the developer's var/media."""
+    """Every test stores files in its own folders, never in the developer's var/."""
+    settings.MULTIPART_DIR = tmp_path_factory.mktemp("multipart")
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {

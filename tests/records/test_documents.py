@@ -4,6 +4,7 @@ import hashlib
 import io
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
@@ -121,7 +122,9 @@ def test_images_keep_their_folder_layout(client, alices_case):
         "CD/DICOM/IM0001",
         "CD/DICOMDIR",
     ]
-    assert all(key.startswith(upload.prefix) for key in upload.files.values_list("key", flat=True))
+    for row in upload.files.all():
+        assert row.key == f"{upload.prefix}{row.code}"
+        assert default_storage.exists(row.key)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,191 @@
+"""The study upload protocol end to end: create, sign, put parts, list, complete, finish."""
+
+import hashlib
+import json
+import urllib.request
+
+import pytest
+from django.core.files.storage import default_storage
+from django.urls import reverse
+
+from records.models import Upload, UploadFile
+from tests.conftest import make_case
+
+PART = 5 * 1024 * 1024
+
+
+class Patient:
+    """Drives the endpoints the way the browser's uploader does."""
+
+    def __init__(self, client, case):
+        self.client, self.case = client, case
+
+    def start(self) -> dict:
+        response = self.client.post(reverse("records:upload-start", args=[self.case.code]))
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    def create_file(self, batch: dict, path: str, size: int) -> dict:
+        response = self.client.post(
+            batch["files"],
+            json.dumps({"relativePath": path, "size": size}),
+            content_type="application/json",
+        )
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    def file_url(self, batch: dict, key: str, *rest: str) -> str:
+        return f"{batch['files']}{key}/" + "".join(f"{r}/" for r in rest)
+
+    def put_part(self, batch: dict, key: str, number: int, data: bytes) -> str:
+        signed = self.client.get(self.file_url(batch, key, "parts", str(number))).json()["url"]
+        if signed.startswith("http://testserver"):
+            response = self.client.put(signed, data, content_type="application/octet-stream")
+            assert response.status_code == 200, response.content
+            return response["ETag"]
+        request = urllib.request.Request(  # noqa: S310
+            signed, data=data, method="PUT", headers={"Content-Type": "application/octet-stream"}
+        )
+        with urllib.request.urlopen(request) as response:  # noqa: S310 (loopback S3 API)
+            return response.headers["ETag"]
+
+    def list_parts(self, batch: dict, key: str) -> list[dict]:
+        return self.client.get(self.file_url(batch, key, "parts")).json()
+
+    def complete(self, batch: dict, key: str, parts: list[dict]):
+        return self.client.post(
+            self.file_url(batch, key, "complete"),
+            json.dumps({"parts": parts}),
+            content_type="application/json",
+        )
+
+    def send(self, batch: dict, path: str, data: bytes) -> str:
+        created = self.create_file(batch, path, len(data))
+        key = created["key"]
+        parts = []
+        for index in range(0, max(len(data), 1), PART):
+            number = index // PART + 1
+            etag = self.put_part(batch, key, number, data[index : index + PART])
+            parts.append({"PartNumber": number, "ETag": etag})
+        assert self.complete(batch, key, parts).status_code == 200
+        return key
+
+    def finish(self, batch: dict):
+        return self.client.post(batch["finish"])
+
+
+@pytest.fixture
+def patient(client, alice):
+    client.force_login(alice)
+    return Patient(client, make_case(alice, complete=True))
+
+
+def _stored_bytes(row: UploadFile) -> bytes:
+    with default_storage.open(row.key, "rb") as handle:
+        return handle.read()
+
+
+def test_folder_upload_keeps_layout_in_rows_and_opaque_keys(patient, settings):
+    batch = patient.start()
+    big = bytes(range(256)) * (PART // 256 * 2 + 1000)  # three parts
+    patient.send(batch, "JANE_DOE_CD/DICOM/ST1/IM0001", big)
+    patient.send(batch, "JANE_DOE_CD/DICOMDIR", b"index")
+    response = patient.finish(batch)
+    assert response.json()["files"] == 2
+
+    upload = Upload.objects.get(code=batch["upload"])
+    assert upload.status == Upload.Status.RECEIVED
+    assert upload.total_bytes == len(big) + 5
+    rows = {r.relative_path: r for r in upload.files.all()}
+    assert set(rows) == {"JANE_DOE_CD/DICOM/ST1/IM0001", "JANE_DOE_CD/DICOMDIR"}
+    row = rows["JANE_DOE_CD/DICOM/ST1/IM0001"]
+    assert _stored_bytes(row) == big
+    assert row.sha256 == hashlib.sha256(big).hexdigest()
+    assert "JANE" not in row.key and row.key == f"{upload.prefix}{row.code}"
+    assert not any(settings.MULTIPART_DIR.iterdir())  # the parts were cleaned up
+
+
+def test_interrupted_upload_lists_received_parts_and_resumes(patient):
+    batch = patient.start()
+    data = b"x" * (PART + 10)
+    key = patient.create_file(batch, "IM1", len(data))["key"]
+    first = patient.put_part(batch, key, 1, data[:PART])
+    # The connection drops here; the browser comes back and asks what already arrived.
+    assert patient.list_parts(batch, key) == [{"PartNumber": 1, "Size": PART, "ETag": first}]
+    second = patient.put_part(batch, key, 2, data[PART:])
+    parts = [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]
+    assert patient.complete(batch, key, parts).status_code == 200
+    assert patient.complete(batch, key, parts).status_code == 200  # a retry is harmless
+    patient.finish(batch)
+    assert _stored_bytes(UploadFile.objects.get(code=key)) == data
+
+
+def test_completing_with_a_missing_part_is_refused_and_nothing_is_lost(patient):
+    batch = patient.start()
+    key = patient.create_file(batch, "IM1", 10)["key"]
+    etag = patient.put_part(batch, key, 1, b"0123456789")
+    response = patient.complete(batch, key, [{"PartNumber": 2, "ETag": etag}])
+    assert response.status_code == 409
+    assert "missing" in response.json()["error"]
+    assert patient.complete(batch, key, [{"PartNumber": 1, "ETag": etag}]).status_code == 200
+
+
+def test_unfinished_files_are_dropped_when_the_batch_finishes(patient):
+    batch = patient.start()
+    patient.send(batch, "IM1", b"complete file")
+    stalled = patient.create_file(batch, "IM2", 100)["key"]
+    patient.finish(batch)
+    assert not UploadFile.objects.filter(code=stalled).exists()
+    assert Upload.objects.get(code=batch["upload"]).file_count == 1
+
+
+def test_finishing_with_nothing_received_says_so(patient):
+    batch = patient.start()
+    response = patient.finish(batch)
+    assert response.status_code == 409
+    assert response.json()["error"] == "None of the files arrived. Please choose them again."
+
+
+def test_file_over_the_case_allowance_is_refused(patient, settings):
+    settings.UPLOAD_CASE_QUOTA_BYTES = 1000
+    batch = patient.start()
+    response = patient.client.post(
+        batch["files"], json.dumps({"relativePath": "IM1", "size": 2000}), "application/json"
+    )
+    assert response.status_code == 400
+    assert "can hold up to 1000" in response.json()["error"]
+
+
+def test_bob_cannot_touch_alices_upload(patient, client, bob):
+    batch = patient.start()
+    key = patient.create_file(batch, "IM1", 10)["key"]
+    signed = patient.client.get(patient.file_url(batch, key, "parts", "1")).json()["url"]
+    client.force_login(bob)
+    assert client.post(batch["files"], "{}", "application/json").status_code == 404
+    assert client.get(patient.file_url(batch, key, "parts")).status_code == 404
+    assert client.post(batch["finish"]).status_code == 404
+    assert client.put(signed, b"evil", "application/octet-stream").status_code == 403
+    case_code = patient.case.code
+    assert client.post(reverse("records:upload-start", args=[case_code])).status_code == 404
+
+
+def test_tampered_part_link_is_refused(patient):
+    batch = patient.start()
+    key = patient.create_file(batch, "IM1", 10)["key"]
+    signed = patient.client.get(patient.file_url(batch, key, "parts", "1")).json()["url"]
+    response = patient.client.put(signed[:-3] + "xx/", b"data", "application/octet-stream")
+    assert response.status_code == 403
+
+
+@pytest.mark.services
+def test_on_s3_parts_go_straight_to_the_bucket(patient, s3_bucket):
+    batch = patient.start()
+    data = b"\x00\x01" * (PART // 2) + b"tail"
+    key = patient.send(batch, "CD/IM1", data)
+    signed = patient.client.get(patient.file_url(batch, key, "parts", "1"))
+    assert signed.status_code == 409  # the file is complete: no more parts
+    patient.finish(batch)
+    row = UploadFile.objects.get(code=key)
+    body = s3_bucket.get_object(Bucket=s3_bucket.bucket, Key=row.key)["Body"].read()
+    assert body == data
+    assert row.size == len(data) and row.sha256 == ""  # the worker hashes what it reads
