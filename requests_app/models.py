@@ -191,6 +191,12 @@ class Case(models.Model):
         blank=True,
         related_name="queued_cases",
     )
+    routing_confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    routing_reasons = models.TextField(blank=True)
+    # Something a machine could not settle (routing conflict, patient mismatch, a file that
+    # could not be checked): a coordinator looks at it.
+    needs_coordinator = models.BooleanField(default=False, db_index=True)
+    coordinator_note = models.TextField(blank=True)
     assigned_reviewer = models.ForeignKey(
         "reviewers.ReviewerProfile",
         on_delete=models.PROTECT,

@@ -1,0 +1,208 @@
+"""Stable problem codes for what a patient uploads, with the sentence the patient reads.
+
+Pure Python (no Django): used by ``records.archives`` and ``records.dicom`` in a Celery worker,
+a management command or a benchmark alike.
+
+The codes are a public contract: the case page, the coordinator's admin and the JSON of
+``validate_study`` show them, so a code is never renamed; a new situation gets a new code.
+Messages are written for a patient, say what happened and what to do, and never contain a
+patient's name, ID or any other value read from a file (PHI): anything that locates the problem
+goes into ``Problem.path`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Final
+
+ERROR: Final = "error"
+"""Blocks the upload: the study cannot go to a reviewer until the patient fixes it."""
+
+WARNING: Final = "warning"
+"""Informs the patient and the coordinator; the study can still go ahead."""
+
+SEVERITIES: Final = (ERROR, WARNING)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong (or worth knowing) about an upload, a file in it or a study."""
+
+    code: str
+    severity: str
+    message: str
+    path: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+_AGAIN = "Please copy the files again from the CD or the hospital's portal and re-upload them."
+
+CODES: Final[dict[str, tuple[str, str]]] = {
+    # --- single files -----------------------------------------------------------------------
+    "not_dicom": (
+        WARNING,
+        "This file is not a DICOM image. If it is a PDF of your report, add it under "
+        "'Original report' instead; the images must be the DICOM files from the CD or portal.",
+    ),
+    "pdf_document": (
+        WARNING,
+        "This is a PDF document, not an image, so we did not add it to your images. If it is "
+        "your report, please add it under 'Original report'.",
+    ),
+    "unsupported_archive": (
+        WARNING,
+        "We can only open .zip archives, so this file was not opened. Please upload the folder "
+        "itself, or make a .zip of it ('Compress' or 'Send to > Compressed folder').",
+    ),
+    "truncated": (
+        ERROR,
+        "This image file is incomplete or damaged (it may have been cut off while copying). "
+        + _AGAIN,
+    ),
+    "unsupported_transfer_syntax": (
+        ERROR,
+        "This image is stored in a format we cannot open. Please ask the imaging centre for a "
+        "standard DICOM copy of your images.",
+    ),
+    "deflated_too_large": (
+        ERROR,
+        "This image is packed in an unusual compressed format and is too large for us to open "
+        "safely. Please ask the imaging centre for a standard DICOM copy of your images.",
+    ),
+    "missing_file_meta": (
+        WARNING,
+        "This image file lacks the standard DICOM file header. We could read it, but if the "
+        "specialist cannot open it we may ask you for a fresh copy from the imaging centre.",
+    ),
+    "missing_uid": (
+        ERROR,
+        "This image file is missing identifiers that every DICOM image must have, so we cannot "
+        "place it in your study. Please ask the imaging centre for a standard copy.",
+    ),
+    "invalid_uid": (
+        ERROR,
+        "This image file contains malformed identifiers, so we cannot place it in your study. "
+        "Please ask the imaging centre for a standard copy.",
+    ),
+    "executable_preamble": (
+        ERROR,
+        "This file contains a hidden program alongside the image, so for your safety we did not "
+        "accept it. Please ask the imaging centre for a fresh copy of your images.",
+    ),
+    "undecodable_pixels": (
+        ERROR,
+        "We could not open the picture inside one of the images of this series. " + _AGAIN,
+    ),
+    # --- archives ---------------------------------------------------------------------------
+    "unsafe_archive_path": (
+        ERROR,
+        "This upload contains a file path that points outside its own folder, which we refuse "
+        "for safety. Please make the zip again from the original files, or upload the folder "
+        "itself.",
+    ),
+    "archive_too_large": (
+        ERROR,
+        "This zip file unpacks to far more data than a medical study holds (or more files than "
+        "we accept), so we did not open it. Please upload the folder itself or a smaller zip.",
+    ),
+    "corrupt_archive": (
+        ERROR,
+        "This zip file is damaged or packed in a way we cannot open. Please make the zip again "
+        "('Compress' on a Mac, 'Send to > Compressed folder' on Windows), or upload the folder "
+        "itself.",
+    ),
+    "encrypted_archive": (
+        ERROR,
+        "This zip file is password-protected, so we cannot open it. Please make a zip without a "
+        "password, or upload the folder itself.",
+    ),
+    "nested_archive_too_deep": (
+        WARNING,
+        "This zip file sits inside a zip that is itself inside another zip, so we did not open "
+        "it. If it holds images, please unpack it and upload its contents directly.",
+    ),
+    # --- DICOMDIR (the CD's index) ----------------------------------------------------------
+    "dicomdir_missing_file": (
+        WARNING,
+        "The CD's index (DICOMDIR) lists {count} image file(s) that are not in your upload. If "
+        "you left part of the CD out, please add the missing folders.",
+    ),
+    "dicomdir_unreadable": (
+        WARNING,
+        "We could not read the CD's index file (DICOMDIR). This is usually harmless because we "
+        "check every image directly.",
+    ),
+    # --- the upload and its studies ---------------------------------------------------------
+    "empty_upload": (
+        ERROR,
+        "We found no DICOM images in this upload. Please upload the images from the CD or the "
+        "hospital's portal (often a folder named DICOM, or a DICOMDIR file with folders beside "
+        "it).",
+    ),
+    "duplicate_instance": (
+        WARNING,
+        "{count} file(s) were copies of images already in your upload; we kept one copy of each.",
+    ),
+    "multiple_patients": (
+        ERROR,
+        "These images seem to belong to more than one person. Please upload only your own "
+        "images; if they are all yours, a coordinator will confirm this with you.",
+    ),
+    "patient_mismatch": (
+        WARNING,
+        "The name or date of birth stored in these images does not match your account. A "
+        "coordinator will check this with you before the review.",
+    ),
+    "missing_slices": (
+        WARNING,
+        "A series of images seems to be missing about {missing} image(s). If your CD or "
+        "download has more files, please add them; otherwise a coordinator will check.",
+    ),
+    "missing_views": (
+        WARNING,
+        "A standard mammogram has four views; we did not find: {views}. If you had only one side "
+        "imaged (for example after surgery), you can ignore this; otherwise please add them.",
+    ),
+    "for_processing_mammogram": (
+        WARNING,
+        "These mammogram images are the raw 'for processing' version, which specialists do not "
+        "read. Please ask the imaging centre for the 'for presentation' images.",
+    ),
+    "modality_mismatch": (
+        WARNING,
+        "These images look like {found}, but you told us the exam was {declared}. Please check "
+        "that you uploaded the right study; a coordinator will also check.",
+    ),
+    "region_mismatch": (
+        WARNING,
+        "These images seem to show a different part of the body than the one you told us about. "
+        "A coordinator will check this.",
+    ),
+}
+
+
+def make(code: str, path: str = "", **fmt: object) -> Problem:
+    """Return the Problem for a stable ``code``; ``fmt`` fills the placeholders of its message.
+
+    Raises KeyError for an unknown code: a typo must fail in tests, not reach a patient.
+    """
+    severity, template = CODES[code]
+    message = template.format_map(_Placeholders(fmt))
+    return Problem(code=code, severity=severity, message=message, path=path)
+
+
+class _Placeholders(dict[str, object]):
+    """A placeholder nobody filled reads as "some": a vaguer sentence beats a crash or braces."""
+
+    def __missing__(self, key: str) -> str:
+        return "some"
+
+
+def has_errors(problems: list[Problem] | tuple[Problem, ...]) -> bool:
+    return any(problem.severity == ERROR for problem in problems)
