@@ -47,7 +47,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path, PurePosixPath
 from statistics import median
 from typing import Any, BinaryIO, Final
@@ -245,6 +245,9 @@ class Report:
     files: dict[str, int] = field(default_factory=lambda: {"dicom": 0, "ignored": 0, "rejected": 0})
     problems: list[Problem] = field(default_factory=list)
     instances: list[FileResult] = field(default_factory=list, repr=False)
+    # Where each inspected file lies on disk, by its relative path: for files unpacked from a
+    # zip this is inside the caller's scratch folder (see validate_tree's ``scratch``).
+    locations: dict[str, Path] = field(default_factory=dict, repr=False)
 
     @property
     def valid(self) -> bool:
@@ -1283,8 +1286,11 @@ def validate_path(
     path = Path(path)
     options = _Options(declared_modality, declared_region, patient, limits, check_pixels)
     if path.is_dir():
-        return _validate(lambda upload: upload.add_tree(path, "", inside_archive=False), options)
-    return _validate(lambda upload: upload.add_file(path, path.name, inside_archive=False), options)
+        collect = partial(_Upload.add_tree, root=path, prefix="", inside_archive=False)
+    else:
+        collect = partial(_Upload.add_file, absolute=path, rel=path.name, inside_archive=False)
+    with tempfile.TemporaryDirectory(prefix="secondopinion-upload-") as temporary:
+        return _validate(collect, options, Path(temporary))
 
 
 def validate_tree(
@@ -1295,38 +1301,46 @@ def validate_tree(
     patient: AccountHolder | Mapping[str, Any] | None = None,
     limits: archives.Limits = archives.DEFAULT_LIMITS,
     check_pixels: bool = True,
+    scratch: str | os.PathLike[str] | None = None,
 ) -> Report:
-    """Validate every file under ``root`` (zips found in it are unpacked to a temp dir)."""
+    """Validate every file under ``root``.
+
+    Zips found in it are unpacked to a temporary folder that is removed on return, or into
+    ``scratch`` when given, which the caller then owns (to store the unpacked images).
+    """
     root = Path(root)
     options = _Options(declared_modality, declared_region, patient, limits, check_pixels)
-    return _validate(lambda upload: upload.add_tree(root, "", inside_archive=False), options)
+    collect = partial(_Upload.add_tree, root=root, prefix="", inside_archive=False)
+    if scratch is not None:
+        return _validate(collect, options, Path(scratch))
+    with tempfile.TemporaryDirectory(prefix="secondopinion-upload-") as temporary:
+        return _validate(collect, options, Path(temporary))
 
 
-def _validate(collect: Callable[[_Upload], None], options: _Options) -> Report:
-    with tempfile.TemporaryDirectory(prefix="secondopinion-upload-") as scratch:
-        upload = _Upload(scratch=Path(scratch), limits=options.limits)
-        collect(upload)
-        report = Report(problems=list(upload.problems))
-        for dicomdir, rel in upload.dicomdirs:
-            report.problems.extend(check_dicomdir(dicomdir, rel_path=rel))
-        kept, duplicates, rejected = _deduplicate(upload.results, report)
-        report.instances = kept
-        report.files = {
-            "dicom": len(kept),
-            "ignored": upload.ignored + duplicates,
-            "rejected": upload.rejected + rejected,
-        }
-        if not kept:
-            report.problems.append(make("empty_upload"))
-            return report
-        report.studies = _summarise(kept)
-        report.problems.extend(_identity_problems(kept, _account_holder(options.patient)))
-        report.problems.extend(_declared_problems(kept, options))
-        for study in report.studies:
-            report.problems.extend(_study_problems(study, kept))
-        if options.check_pixels:
-            report.problems.extend(_decode_one_frame_per_series(report, kept, upload))
+def _validate(collect: Callable[[_Upload], None], options: _Options, scratch: Path) -> Report:
+    upload = _Upload(scratch=scratch, limits=options.limits)
+    collect(upload)
+    report = Report(problems=list(upload.problems), locations=upload.locations)
+    for dicomdir, rel in upload.dicomdirs:
+        report.problems.extend(check_dicomdir(dicomdir, rel_path=rel))
+    kept, duplicates, rejected = _deduplicate(upload.results, report)
+    report.instances = kept
+    report.files = {
+        "dicom": len(kept),
+        "ignored": upload.ignored + duplicates,
+        "rejected": upload.rejected + rejected,
+    }
+    if not kept:
+        report.problems.append(make("empty_upload"))
         return report
+    report.studies = _summarise(kept)
+    report.problems.extend(_identity_problems(kept, _account_holder(options.patient)))
+    report.problems.extend(_declared_problems(kept, options))
+    for study in report.studies:
+        report.problems.extend(_study_problems(study, kept))
+    if options.check_pixels:
+        report.problems.extend(_decode_one_frame_per_series(report, kept, upload))
+    return report
 
 
 def _deduplicate(results: list[FileResult], report: Report) -> tuple[list[FileResult], int, int]:

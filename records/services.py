@@ -22,7 +22,7 @@ from pypdf.errors import PdfReadError
 from requests_app.models import Case, CaseEvent
 from requests_app.services import ensure_editable
 
-from . import multipart
+from . import multipart, tasks
 from .forms import EMPTY_FILE
 from .models import Document, Upload, UploadFile
 
@@ -196,6 +196,8 @@ def _received(upload: Upload, *, by) -> None:
         CaseEvent.objects.create(
             case=upload.case, actor=by, message=f"Images uploaded: {n} file{'s' if n != 1 else ''}."
         )
+        upload_id = upload.pk
+        transaction.on_commit(lambda: tasks.validate_upload_task.delay(upload_id))
     upload.refresh_from_db()
 
 

@@ -7,6 +7,7 @@ double click or a second worker cannot apply it twice) and writes a line on the 
 from collections.abc import Iterable
 from datetime import timedelta
 
+from celery import current_app
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -132,18 +133,69 @@ def active_authorization(case: Case) -> Authorization | None:
 
 
 def submit_case(case: Case, *, by, missing: list[str]) -> None:
-    """draft -> submitted, once nothing required is missing; records the patient's consent."""
+    """draft or needs_records -> submitted, once nothing required is missing.
+
+    Records the patient's consent; after commit, a worker checks whether the records are in
+    order and moves the case on (the records app's task, named here to keep apps apart).
+    """
     if missing:
         raise CaseError("Before you submit: " + "; ".join(missing) + ".")
     now = timezone.now()
+    again = case.status == Case.Status.NEEDS_RECORDS
     _transition(
         case,
         to=Case.Status.SUBMITTED,
-        allowed_from=[Case.Status.DRAFT],
+        allowed_from=[Case.Status.DRAFT, Case.Status.NEEDS_RECORDS],
         by=by,
-        message="Request submitted.",
-        submitted_at=now,
+        message="Records updated and sent again." if again else "Request submitted.",
+        submitted_at=case.submitted_at or now,
         consent_at=now,
+    )
+    case_id = case.pk
+    transaction.on_commit(
+        lambda: current_app.send_task("records.tasks.advance_case_task", args=[case_id])
+    )
+
+
+def request_records(case: Case, *, by, message: str) -> None:
+    """submitted -> needs_records: images missing or unusable; the patient is told what to do."""
+    _transition(
+        case,
+        to=Case.Status.NEEDS_RECORDS,
+        allowed_from=[Case.Status.SUBMITTED],
+        by=by,
+        message=message,
+    )
+
+
+def route_case(
+    case: Case,
+    *,
+    queue: str,
+    confidence: int,
+    reasons: str,
+    needs_coordinator: bool,
+    insurance_cleared: bool,
+) -> None:
+    """submitted -> awaiting_insurance, or queued when there is nothing to clear with an insurer.
+
+    The records are in order: the case joins the queue its images (and answers) point to.
+    """
+    to = Case.Status.QUEUED if insurance_cleared else Case.Status.AWAITING_INSURANCE
+    fields = {
+        "queue_id": queue,
+        "routing_confidence": confidence,
+        "routing_reasons": reasons,
+    }
+    if needs_coordinator:
+        fields["needs_coordinator"] = True
+    _transition(
+        case,
+        to=to,
+        allowed_from=[Case.Status.SUBMITTED],
+        by=None,
+        message="Images checked: readable and complete enough for a specialist.",
+        **fields,
     )
 
 

@@ -10,7 +10,7 @@ from django import forms
 
 from insurance import services as insurance_services
 from insurance.models import CaseInsurance
-from records.models import Document
+from records.models import Document, Upload
 from reviewers.routing import Suggestion, suggest_subspecialty
 
 from . import services
@@ -64,13 +64,16 @@ class RecordsStep(Step):
         return MammogramForm(data, instance=case) if case.is_mammogram else None
 
     def missing(self, case: Case) -> list[str]:
-        if not case.is_mammogram:
-            return []
-        return [
-            f"{self.label}: {label}"
-            for name, label in (("birads", "the BI-RADS category"), ("had_biopsy", "biopsy"))
-            if not getattr(case, name)
-        ]
+        missing = []
+        if case.uploads.filter(status=Upload.Status.INVALID).exists():
+            missing.append(f"{self.label}: fix the problems found in your images")
+        if case.is_mammogram:
+            missing += [
+                f"{self.label}: {label}"
+                for name, label in (("birads", "the BI-RADS category"), ("had_biopsy", "biopsy"))
+                if not getattr(case, name)
+            ]
+        return missing
 
 
 class AuthorizationStep(Step):

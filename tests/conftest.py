@@ -198,3 +198,15 @@ def s3_bucket(settings, s3_endpoint):
     }
     client.bucket = bucket
     return client
+
+
+def upload_folder(case: Case, folder: Path):
+    """An upload of every file under `folder`, stored as the patient's browser would send it."""
+    from records import services as records_services
+
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
+    files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in paths]
+    relative = [p.relative_to(folder).as_posix() for p in paths]
+    return records_services.store_upload(
+        case, by=case.patient, files=files, relative_paths=relative
+    )

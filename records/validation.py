@@ -1,0 +1,375 @@
+"""Checking an upload in a worker, and moving its case on.
+
+The worker lays the upload's files out under their relative paths (hard links on disk storage,
+a streamed copy from S3), runs the header validator over them, stores what it found in bulk and
+routes the case when its records are in order. Storage and pydicom I/O happen outside database
+transactions; every step can run again after a crash and ends in the same state.
+"""
+
+import hashlib
+import io
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from insurance.models import CaseInsurance
+from requests_app import services as case_services
+from requests_app.models import Case
+from reviewers.routing import StudyFacts, load_rules, route
+
+from . import dicom
+from .models import Instance, Series, Study, Upload, UploadFile, UploadProblem
+from .problems import Problem
+
+logger = logging.getLogger(__name__)
+
+COPY_CHUNK = 1024 * 1024
+# Warnings a coordinator should look at before a specialist reads the case.
+COORDINATOR_CODES = {"patient_mismatch", "multiple_patients", "modality_mismatch"}
+
+
+def validate_upload(upload_id: int) -> None:
+    """Check one received upload (once; a redelivered task finds nothing left to do)."""
+    upload = _claim(upload_id)
+    if upload is None:
+        return
+    if upload.validation_attempts > settings.VALIDATION_MAX_ATTEMPTS:
+        _give_up(upload)
+    else:
+        _check(upload)
+    advance_case(upload.case_id)
+
+
+def _claim(upload_id: int) -> Upload | None:
+    """received (or validating after a crash) -> validating, counting the attempt."""
+    claimed = Upload.objects.filter(
+        pk=upload_id, status__in=[Upload.Status.RECEIVED, Upload.Status.VALIDATING]
+    ).update(
+        status=Upload.Status.VALIDATING,
+        validation_attempts=F("validation_attempts") + 1,
+        validation_started_at=timezone.now(),
+    )
+    if not claimed:
+        return None
+    return Upload.objects.select_related("case", "case__patient").get(pk=upload_id)
+
+
+def _give_up(upload: Upload) -> None:
+    """A file that crashes every worker that opens it: stop, and hand the case to a person."""
+    logger.error(
+        "upload %s could not be checked after %s attempts",
+        upload.code,
+        upload.validation_attempts - 1,
+    )
+    with transaction.atomic():
+        UploadProblem.objects.filter(upload=upload).delete()
+        UploadProblem.objects.create(
+            upload=upload,
+            code="validation_failed",
+            severity=UploadProblem.Severity.WARNING,
+            message=(
+                "We could not finish checking these files. A care coordinator will look at "
+                "them; you don't need to do anything."
+            ),
+        )
+        Upload.objects.filter(pk=upload.pk).update(
+            status=Upload.Status.FAILED, validated_at=timezone.now()
+        )
+        Case.objects.filter(pk=upload.case_id).update(
+            needs_coordinator=True,
+            coordinator_note=f"Upload {str(upload.code)[:8]} could not be checked automatically.",
+        )
+
+
+def _check(upload: Upload) -> None:
+    case = upload.case
+    _forget_previous_results(upload)
+    with _workspace(upload) as (root, scratch, by_path):
+        report = dicom.validate_tree(
+            root,
+            declared_modality=case.exam_type or None,
+            declared_region=case.body_region or None,
+            patient=dicom.AccountHolder(name=case.patient_name, birth_date=case.patient_birth_date),
+            scratch=scratch,
+        )
+        files_for = _store_unpacked(upload, report, by_path)
+        previews = _store_previews(upload, report)
+    _record(upload, report, files_for, previews)
+    logger.info(
+        "upload %s checked: %s images, %s problems",
+        upload.code,
+        report.files["dicom"],
+        len(report.problems),
+    )
+
+
+def _forget_previous_results(upload: Upload) -> None:
+    """A second attempt starts clean: what an interrupted first one stored goes."""
+    stale = list(upload.files.filter(extracted_from__isnull=False))
+    stale_previews = list(
+        Series.objects.filter(study__upload=upload)
+        .exclude(preview_key="")
+        .values_list("preview_key", flat=True)
+    )
+    with transaction.atomic():
+        Study.objects.filter(upload=upload).delete()
+        UploadProblem.objects.filter(upload=upload).delete()
+        UploadFile.objects.filter(pk__in=[row.pk for row in stale]).delete()
+    for key in [row.key for row in stale] + stale_previews:
+        default_storage.delete(key)
+
+
+@contextmanager
+def _workspace(upload: Upload) -> Iterator[tuple[Path, Path, dict[str, UploadFile]]]:
+    """The upload's files under their relative paths in a private temporary folder."""
+    base = Path(settings.VALIDATION_WORK_DIR)
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"upload-{upload.code}-", dir=base))
+    root, scratch = work / "files", work / "unpacked"
+    root.mkdir()
+    scratch.mkdir()
+    by_path: dict[str, UploadFile] = {}
+    try:
+        rows = upload.files.filter(
+            status=UploadFile.Status.COMPLETE, extracted_from__isnull=True
+        ).order_by("pk")
+        for row in rows:
+            row.upload = upload
+            relative = _free_path(row.relative_path, by_path)
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _fetch(row, target)
+            by_path[relative] = row
+        yield root, scratch, by_path
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _free_path(relative: str, taken: dict[str, UploadFile]) -> str:
+    """The same folder chosen twice in one upload: keep both copies apart."""
+    candidate, n = relative, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{relative}~{n}"
+    return candidate
+
+
+def _fetch(row: UploadFile, target: Path) -> None:
+    """Put a stored file at `target`: a hard link when it is on this disk, else a copy."""
+    try:
+        os.link(default_storage.path(row.key), target)
+        return
+    except (NotImplementedError, OSError):
+        pass  # S3 storage has no local path; another disk cannot be linked across
+    digest = hashlib.sha256()
+    with default_storage.open(row.key, "rb") as source, target.open("wb") as out:
+        while chunk := source.read(COPY_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+    if not row.sha256:
+        UploadFile.objects.filter(pk=row.pk).update(sha256=digest.hexdigest())
+
+
+def _store_unpacked(
+    upload: Upload, report: dicom.Report, by_path: dict[str, UploadFile]
+) -> dict[str, UploadFile]:
+    """Keep the images that came out of a zip as files of their own, for reviewers."""
+    files_for: dict[str, UploadFile] = {}
+    for result in report.instances:
+        row = by_path.get(result.path)
+        if row is None:
+            archive = _containing_archive(result.path, by_path)
+            location = report.locations.get(result.path)
+            if archive is None or location is None:
+                continue
+            row = UploadFile(
+                upload=upload,
+                extracted_from=archive,
+                relative_path=result.path[-500:],
+                status=UploadFile.Status.COMPLETE,
+            )
+            with location.open("rb") as handle:
+                row.sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+                handle.seek(0)
+                default_storage.save(row.key, File(handle, name=row.key))
+            row.size = location.stat().st_size
+            row.save()
+        files_for[result.path] = row
+    return files_for
+
+
+def _containing_archive(path: str, by_path: dict[str, UploadFile]) -> UploadFile | None:
+    for candidate, row in by_path.items():
+        if path.startswith(candidate + "/"):
+            return row
+    return None
+
+
+def _store_previews(upload: Upload, report: dicom.Report) -> dict[str, str]:
+    """One PNG per series, under the upload's prefix; returns storage keys by series UID."""
+    keys: dict[str, str] = {}
+    for study in report.studies:
+        for series in study.series:
+            if series.preview is None:
+                continue
+            name = hashlib.sha256(series.series_instance_uid.encode()).hexdigest()[:32]
+            key = f"{upload.prefix}previews/{name}.png"
+            buffer = io.BytesIO()
+            series.preview.save(buffer, "PNG", optimize=True)
+            default_storage.delete(key)
+            keys[series.series_instance_uid] = default_storage.save(
+                key, ContentFile(buffer.getvalue())
+            )
+    return keys
+
+
+def _record(
+    upload: Upload,
+    report: dicom.Report,
+    files_for: dict[str, UploadFile],
+    previews: dict[str, str],
+) -> None:
+    """Write the studies, series, instances and problems found, in bulk, in one transaction."""
+    by_series: dict[str, list[dicom.FileResult]] = {}
+    for result in report.instances:
+        by_series.setdefault(result.series_instance_uid, []).append(result)
+    with transaction.atomic():
+        for summary in report.studies:
+            study = Study.objects.create(
+                case=upload.case,
+                upload=upload,
+                study_instance_uid=summary.study_instance_uid[:64],
+                modalities=",".join(summary.modalities)[:100],
+                body_parts=",".join(summary.body_parts)[:200],
+                description=summary.description[:200],
+                study_date=summary.study_date[:8],
+                series_count=summary.series_count,
+                instance_count=summary.instance_count,
+            )
+            series_rows = Series.objects.bulk_create(
+                Series(
+                    study=study,
+                    series_instance_uid=s.series_instance_uid[:64],
+                    modality=s.modality[:16],
+                    body_part=s.body_part[:64],
+                    description=s.description[:200],
+                    series_number=s.series_number,
+                    instance_count=s.instance_count,
+                    preview_key=previews.get(s.series_instance_uid, ""),
+                )
+                for s in summary.series
+            )
+            Instance.objects.bulk_create(
+                (
+                    Instance(
+                        series=row,
+                        file=files_for[r.path],
+                        sop_instance_uid=r.sop_instance_uid[:64],
+                        sop_class_uid=r.sop_class_uid[:64],
+                        instance_number=r.instance_number,
+                        transfer_syntax_uid=r.transfer_syntax_uid[:64],
+                        rows=r.rows,
+                        columns=r.columns,
+                        frames=r.number_of_frames,
+                    )
+                    for row in series_rows
+                    for r in by_series.get(row.series_instance_uid, [])
+                    if r.path in files_for
+                ),
+                batch_size=1000,
+            )
+        UploadProblem.objects.bulk_create(_problem_rows(upload, report.problems))
+        Upload.objects.filter(pk=upload.pk).update(
+            status=Upload.Status.VALID if report.valid else Upload.Status.INVALID,
+            validated_at=timezone.now(),
+            dicom_count=report.files["dicom"],
+            ignored_count=report.files["ignored"],
+            rejected_count=report.files["rejected"],
+        )
+
+
+def _problem_rows(upload: Upload, problems: list[Problem]) -> list[UploadProblem]:
+    return [
+        UploadProblem(
+            upload=upload,
+            code=p.code[:40],
+            severity=p.severity,
+            message=p.message,
+            path=p.path[-500:],
+        )
+        for p in problems
+    ]
+
+
+def advance_case(case_id: int) -> None:
+    """Move a submitted case on once all its uploads are checked: route it, or ask for records."""
+    case = Case.objects.select_related("patient").filter(pk=case_id).first()
+    if case is None or case.status != Case.Status.SUBMITTED:
+        return
+    uploads = list(case.uploads.exclude(status=Upload.Status.RECEIVING))
+    if any(not u.is_checked for u in uploads):
+        return  # a worker will call again when the last one is done
+    invalid = [u for u in uploads if u.status == Upload.Status.INVALID]
+    valid = [u for u in uploads if u.status == Upload.Status.VALID]
+    if invalid or not valid:
+        if not valid and any(u.status == Upload.Status.FAILED for u in uploads):
+            return  # only a coordinator can help now; the case is flagged for them
+        case_services.request_records(
+            case,
+            by=None,
+            message=(
+                "Some images have problems; see your records for what to do."
+                if invalid
+                else "The images are missing: please add them."
+            ),
+        )
+        return
+    studies = Study.objects.filter(upload__in=valid)
+    decision = route(
+        facts=_facts(studies),
+        declared_exam_type=case.exam_type,
+        declared_region=case.body_region,
+        age=case.patient_age,
+        rules=load_rules(),
+    )
+    flagged = UploadProblem.objects.filter(
+        Q(code__in=COORDINATOR_CODES) | Q(code="validation_failed"), upload__case=case
+    ).values_list("code", flat=True)
+    notes = [*decision.reasons]
+    if flagged:
+        notes.append("Check: " + ", ".join(sorted(set(flagged))).replace("_", " ") + ".")
+    self_pay = CaseInsurance.objects.filter(case=case, plan_type="none").exists()
+    case_services.route_case(
+        case,
+        queue=decision.subspecialty,
+        confidence=decision.confidence,
+        reasons="\n".join(notes),
+        needs_coordinator=decision.needs_coordinator or bool(flagged),
+        insurance_cleared=self_pay,
+    )
+
+
+def _facts(studies) -> StudyFacts:
+    modalities, body_parts, descriptions = set(), set(), set()
+    for study in studies.prefetch_related("series"):
+        modalities.update(m for m in study.modalities.split(",") if m)
+        body_parts.update(b for b in study.body_parts.split(",") if b)
+        descriptions.add(study.description)
+        for series in study.series.all():
+            descriptions.add(series.description)
+    return StudyFacts(
+        modalities=tuple(sorted(modalities)),
+        body_parts=tuple(sorted(body_parts)),
+        descriptions=tuple(sorted(d for d in descriptions if d)),
+    )

@@ -1,0 +1,175 @@
+"""The worker's check of an upload, run as the task runs it: results stored, case moved on."""
+
+import zipfile
+
+import pytest
+from django.core.files.storage import default_storage
+from pydicom.uid import generate_uid
+
+from records import validation
+from records.models import Instance, Series, Study, Upload, UploadFile
+from requests_app import services, wizard
+from requests_app.models import Case
+from tests.conftest import make_case, upload_folder
+from tests.records.dicom_factory import write_mammogram, write_series
+
+
+@pytest.fixture
+def submitted(alice):
+    """Alice's complete brain MRI request; `_send` uploads to it and submits it."""
+    return make_case(alice, complete=True, patient_name="Jane Doe", patient_birth_date="1970-01-01")
+
+
+def _send(case: Case, folder) -> Upload:
+    """Upload a folder to the draft, submit the request, and run the worker's check."""
+    upload = upload_folder(case, folder)
+    services.submit_case(case, by=case.patient, missing=[])
+    return _check(upload)
+
+
+def _check(upload: Upload) -> Upload:
+    validation.validate_upload(upload.pk)
+    upload.refresh_from_db()
+    return upload
+
+
+def test_valid_mri_is_stored_with_previews_and_the_case_is_routed(submitted, tmp_path):
+    study_uid = generate_uid()
+    write_series(tmp_path / "CD" / "SERIES1", n=12, study_uid=study_uid)
+    write_series(tmp_path / "CD" / "SERIES2", n=8, series_number=2, study_uid=study_uid)
+    upload = _send(submitted, tmp_path)
+
+    assert upload.status == Upload.Status.VALID
+    assert (upload.dicom_count, upload.validation_attempts) == (20, 1)
+    study = Study.objects.get(upload=upload)
+    assert (study.series_count, study.instance_count, study.modalities) == (2, 20, "MR")
+    assert Instance.objects.filter(series__study=study).count() == 20
+    for series in Series.objects.filter(study=study):
+        assert default_storage.exists(series.preview_key)
+
+    submitted.refresh_from_db()
+    assert submitted.status == Case.Status.AWAITING_INSURANCE
+    assert submitted.queue_id == "neuroradiology"
+    assert submitted.routing_confidence >= 50 and not submitted.needs_coordinator
+    assert submitted.events.filter(to_status=Case.Status.AWAITING_INSURANCE).exists()
+
+
+def test_self_pay_case_goes_straight_to_the_queue(submitted, tmp_path):
+    submitted.insurance.plan_type = "none"
+    submitted.insurance.save()
+    write_series(tmp_path, n=3)
+    _send(submitted, tmp_path)
+    submitted.refresh_from_db()
+    assert submitted.status == Case.Status.QUEUED
+
+
+def test_images_in_a_zip_are_kept_as_files_reviewers_can_download(submitted, tmp_path):
+    series = write_series(tmp_path / "series", n=5)
+    archive = tmp_path / "upload" / "portal-download.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in series:
+            zipped.write(path, f"DICOM/{path.name}")
+    upload = _send(submitted, archive.parent)
+
+    assert upload.status == Upload.Status.VALID
+    unpacked = UploadFile.objects.filter(upload=upload, extracted_from__isnull=False)
+    assert unpacked.count() == 5
+    original = {p.name: p.read_bytes() for p in series}
+    for row in unpacked:
+        assert row.relative_path.startswith("portal-download.zip/DICOM/")
+        with default_storage.open(row.key, "rb") as stored:
+            assert stored.read() == original[row.relative_path.rsplit("/", 1)[1]]
+    assert set(Instance.objects.values_list("file__extracted_from", flat=True)) == {
+        UploadFile.objects.get(upload=upload, extracted_from=None).pk
+    }
+
+
+def test_a_folder_of_pdfs_is_invalid_and_the_case_asks_for_records(submitted, tmp_path):
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4 not images")
+    (tmp_path / "notes.txt").write_text("hello")
+    upload = _send(submitted, tmp_path)
+    assert upload.status == Upload.Status.INVALID
+    assert upload.problems.filter(code="empty_upload", severity="error").exists()
+    submitted.refresh_from_db()
+    assert submitted.status == Case.Status.NEEDS_RECORDS
+    assert "Some images have problems" in submitted.events.last().message
+
+
+def test_a_draft_is_checked_but_stays_a_draft_and_cannot_be_submitted_with_errors(alice, tmp_path):
+    case = make_case(alice, complete=True)
+    (tmp_path / "photo.txt").write_text("not an image")
+    upload = _check(upload_folder(case, tmp_path))
+    assert upload.status == Upload.Status.INVALID
+    case.refresh_from_db()
+    assert case.status == Case.Status.DRAFT
+    assert "Records: fix the problems found in your images" in wizard.missing_for_submission(case)
+
+
+def test_a_second_delivery_of_the_task_does_nothing(submitted, tmp_path):
+    write_series(tmp_path, n=4)
+    upload = _send(submitted, tmp_path)
+    _check(upload)
+    assert upload.validation_attempts == 1
+    assert Study.objects.filter(upload=upload).count() == 1
+
+
+def test_a_crashed_attempt_is_redone_without_duplicates(submitted, tmp_path):
+    write_series(tmp_path, n=4)
+    upload = _send(submitted, tmp_path)
+    # A worker died half-way through a second run: the upload is left "validating".
+    Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.VALIDATING)
+    upload = _check(upload)
+    assert upload.status == Upload.Status.VALID and upload.validation_attempts == 2
+    assert Study.objects.filter(upload=upload).count() == 1
+    assert Instance.objects.filter(series__study__upload=upload).count() == 4
+
+
+def test_a_poison_upload_stops_after_the_attempt_cap_and_flags_the_case(
+    submitted, tmp_path, settings
+):
+    write_series(tmp_path, n=2)
+    upload = upload_folder(submitted, tmp_path)
+    services.submit_case(submitted, by=submitted.patient, missing=[])
+    Upload.objects.filter(pk=upload.pk).update(
+        status=Upload.Status.VALIDATING, validation_attempts=settings.VALIDATION_MAX_ATTEMPTS
+    )
+    upload = _check(upload)
+    assert upload.status == Upload.Status.FAILED
+    submitted.refresh_from_db()
+    assert submitted.needs_coordinator
+    assert submitted.status == Case.Status.SUBMITTED  # waits for a person, no loop
+
+
+def test_images_of_someone_else_are_flagged_for_a_coordinator(submitted, tmp_path):
+    write_series(tmp_path, n=3, patient_name="SMITH^ROBERT", birth_date="19450607")
+    upload = _send(submitted, tmp_path)
+    assert upload.problems.filter(code="patient_mismatch").exists()
+    submitted.refresh_from_db()
+    assert submitted.needs_coordinator
+    assert "patient mismatch" in submitted.routing_reasons
+
+
+def test_a_mammogram_routes_to_breast_imaging(alice, tmp_path):
+    case = make_case(
+        alice,
+        complete=True,
+        exam_type="mammogram",
+        body_region="breast",
+        birads="4A",
+        had_biopsy="no",
+        patient_name="Jane Doe",
+        patient_birth_date="1970-01-01",
+    )
+    write_mammogram(tmp_path)
+    _send(case, tmp_path)
+    case.refresh_from_db()
+    assert case.queue_id == "breast"
+
+
+def test_submitting_without_images_asks_for_them(submitted):
+    services.submit_case(submitted, by=submitted.patient, missing=[])
+    validation.advance_case(submitted.pk)
+    submitted.refresh_from_db()
+    assert submitted.status == Case.Status.NEEDS_RECORDS
+    assert submitted.events.last().message == "The images are missing: please add them."
