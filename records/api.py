@@ -160,7 +160,7 @@ def upload_finish(request: HttpRequest, code: UUID, upload: UUID) -> JsonRespons
         {
             "status": batch.status,
             "files": batch.file_count,
-            "next": reverse("requests:case-step", args=[batch.case.code, "records"]),
+            "detail": reverse("records:upload-detail", args=[batch.case.code, batch.code]),
         }
     )
 

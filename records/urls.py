@@ -25,6 +25,7 @@ upload = "<uuid:code>/uploads/<uuid:upload>"
 file = f"{upload}/files/<uuid:file>"
 urlpatterns += [
     path("<uuid:code>/uploads/", api.upload_start, name="upload-start"),
+    path(f"{upload}/", views.upload_detail, name="upload-detail"),
     path(f"{upload}/files/", api.file_create, name="upload-files"),
     path(f"{upload}/finish/", api.upload_finish, name="upload-finish"),
     path(f"{file}/parts/", api.file_parts, name="file-parts"),
@@ -32,4 +33,7 @@ urlpatterns += [
     path(f"{file}/complete/", api.file_complete, name="file-complete"),
     path(f"{file}/", api.file_abort, name="file-abort"),
     path("parts/<str:token>/", api.part_put, name="part-put"),
+    path(
+        "<uuid:code>/series/<uuid:series>/preview.png", views.series_preview, name="series-preview"
+    ),
 ]

@@ -2,8 +2,9 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -14,7 +15,7 @@ from requests_app.services import CaseError
 
 from . import services
 from .forms import DocumentForm, ImagesForm
-from .models import Document, Upload
+from .models import Document, Series, Upload
 
 
 def _back_to_records(case_code: UUID, anchor: str) -> HttpResponse:
@@ -142,3 +143,30 @@ def upload_delete(request: HttpRequest, code: UUID, upload: UUID) -> HttpRespons
         )
         messages.success(request, "Those images were removed.")
     return _back_to_records(case.code, "images")
+
+
+@login_required
+@require_GET
+def upload_detail(request: HttpRequest, code: UUID, upload: UUID) -> HttpResponse:
+    """One upload and what its check found (the fragment the page polls while it runs)."""
+    case = get_case_for_patient(request.user, code)
+    batch = get_object_or_404(case.uploads, code=upload)
+    return render(request, "records/_upload.html", {"case": case, "upload": batch})
+
+
+@login_required
+@require_GET
+def series_preview(request: HttpRequest, code: UUID, series: UUID) -> HttpResponse:
+    """The preview image of one series; a read of the study, so it is audited."""
+    case = get_case_for_patient(request.user, code)
+    found = get_object_or_404(Series.objects.exclude(preview_key=""), study__case=case, code=series)
+    record_access(
+        request,
+        action=AuditEvent.Action.VIEW,
+        target_type="series-preview",
+        target_code=found.code,
+        case_code=case.code,
+    )
+    response = FileResponse(default_storage.open(found.preview_key, "rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -85,7 +85,11 @@
     if (!batch || !result.successful || !result.successful.length || result.failed.length) return;
     call("POST", batch.finish).then(function (data) {
       window.localStorage.removeItem(storageKey);
-      window.location.assign(data.next + "#images");
+      batch = null;
+      pending = null;
+      uppy.cancelAll();
+      // Show the new upload in the list; it follows its own check from there.
+      window.htmx.ajax("GET", data.detail, { target: "#upload-list", swap: "beforeend" });
     }, function (error) {
       uppy.info(error.message, "error", 10000);
     });
