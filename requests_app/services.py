@@ -23,7 +23,7 @@ class CaseError(Exception):
     """A request the case's current state does not allow; the message is for the user."""
 
 
-def _transition(
+def transition(
     case: Case,
     *,
     to: str,
@@ -32,6 +32,11 @@ def _transition(
     message: str,
     **fields,
 ) -> None:
+    """The one way a case changes status: claimed with a conditional UPDATE, put on the timeline.
+
+    Named service functions (here and in the other apps' services) call it for each transition
+    the life cycle allows; nothing else writes `Case.status`.
+    """
     allowed_from = tuple(allowed_from)
     now = timezone.now()
     updated = Case.objects.filter(pk=case.pk, status__in=allowed_from).update(
@@ -142,7 +147,7 @@ def submit_case(case: Case, *, by, missing: list[str]) -> None:
         raise CaseError("Before you submit: " + "; ".join(missing) + ".")
     now = timezone.now()
     again = case.status == Case.Status.NEEDS_RECORDS
-    _transition(
+    transition(
         case,
         to=Case.Status.SUBMITTED,
         allowed_from=[Case.Status.DRAFT, Case.Status.NEEDS_RECORDS],
@@ -159,7 +164,7 @@ def submit_case(case: Case, *, by, missing: list[str]) -> None:
 
 def request_records(case: Case, *, by, message: str) -> None:
     """submitted -> needs_records: images missing or unusable; the patient is told what to do."""
-    _transition(
+    transition(
         case,
         to=Case.Status.NEEDS_RECORDS,
         allowed_from=[Case.Status.SUBMITTED],
@@ -189,7 +194,7 @@ def route_case(
     }
     if needs_coordinator:
         fields["needs_coordinator"] = True
-    _transition(
+    transition(
         case,
         to=to,
         allowed_from=[Case.Status.SUBMITTED],

@@ -210,3 +210,18 @@ def upload_folder(case: Case, folder: Path):
     return records_services.store_upload(
         case, by=case.patient, files=files, relative_paths=relative
     )
+
+
+def pytest_collection_modifyitems(items):
+    """Transactional tests (real workers, the live server) restore the seeded data afterwards.
+
+    Such a test empties every table when it ends; subspecialties and routing rules come from
+    data migrations, so without a serialized rollback every later test would find none.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None or not marker.kwargs.get("transaction"):
+            continue
+        if not marker.kwargs.get("serialized_rollback"):
+            kwargs = {**marker.kwargs, "serialized_rollback": True}
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)

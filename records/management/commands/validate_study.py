@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import Error as DatabaseError
+from django.db import DatabaseError, InterfaceError
 
 from records import dicom
 from requests_app.models import BodyRegion, ExamType
@@ -115,7 +115,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"Could not read {path}: {exc.strerror or exc}", returncode=EXIT_USAGE
                 ) from exc
-            rules = self._routing_rules()
+            rules = self._routing_rules() if report.studies else []
             decisions = [
                 route(
                     facts=study_facts(study),
@@ -136,7 +136,7 @@ class Command(BaseCommand):
     def _routing_rules(self) -> list[Rule]:
         try:
             return load_rules()
-        except DatabaseError as exc:
+        except (DatabaseError, InterfaceError) as exc:
             # Routing from a copy of the seeded table could disagree with what coordinators
             # have since edited; answers-only routing is visibly weaker, and we say so.
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
