@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import celery_worker
+
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
@@ -34,3 +36,6 @@ def check_accessibility():
 def page(page):
     page.set_default_timeout(10_000)
     return page
+
+
+__all__ = ["celery_worker"]
