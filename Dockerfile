@@ -6,10 +6,11 @@
 
 FROM python:3.11.17-slim-bookworm
 
-# No OS packages are installed on purpose: every compiled dependency (pydicom's codecs
-# python-gdcm and pylibjpeg-openjpeg, Pillow, numpy, psycopg2-binary) ships a manylinux wheel
-# that bundles its own libraries, and the rest (glibc, libstdc++, libgcc, zlib) is already in
-# the slim base.
+# Every compiled dependency (pydicom's codecs python-gdcm and pylibjpeg-openjpeg, Pillow,
+# numpy, psycopg2-binary) ships a manylinux wheel that bundles its own libraries, and the rest
+# (glibc, libstdc++, libgcc, zlib) is already in the slim base. The one exception is WeasyPrint
+# (report PDFs, insurance letters, cost summaries): it loads Pango, HarfBuzz and a font from the
+# system.
 #
 # PYTHONPATH puts the source tree in /app before the copy that `pip install .` leaves in
 # site-packages, for every entry point (gunicorn, celery, manage.py): settings.py finds
@@ -26,6 +27,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app \
        --shell /usr/sbin/nologin app
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from insurance.models import CaseInsurance
+from insurance import services as insurance_services
 from requests_app import services as case_services
 from requests_app.models import Case
 from reviewers.routing import StudyFacts, load_rules, route
@@ -349,14 +349,16 @@ def advance_case(case_id: int) -> None:
     notes = [*decision.reasons]
     if flagged:
         notes.append("Check: " + ", ".join(sorted(set(flagged))).replace("_", " ") + ".")
-    self_pay = CaseInsurance.objects.filter(case=case, plan_type="none").exists()
+    # Coverage decides (self-pay, or covered with nothing to ask the insurer); otherwise the
+    # paperwork the case will wait for is opened.
+    insurance_cleared = insurance_services.settle_before_routing(case, queue=decision.subspecialty)
     case_services.route_case(
         case,
         queue=decision.subspecialty,
         confidence=decision.confidence,
         reasons="\n".join(notes),
         needs_coordinator=decision.needs_coordinator or bool(flagged),
-        insurance_cleared=self_pay,
+        insurance_cleared=insurance_cleared,
     )
 
 

@@ -3,8 +3,10 @@ from datetime import date
 from django import forms
 from django.utils import timezone
 
-from insurance.models import CaseInsurance, PlanType
-from reviewers.models import Subspecialty
+from insurance.models import CaseInsurance, Plan, PlanType
+from reviewers.forms import chosen_reviewer, reviewer_choice_field
+from reviewers.matching import match_case
+from reviewers.models import ReviewerChoice, Subspecialty
 
 from .models import Case, ReviewType
 
@@ -148,9 +150,11 @@ class AuthorizationForm(forms.Form):
 class InsuranceForm(forms.ModelForm):
     class Meta:
         model = CaseInsurance
-        fields = ["plan_type", "insurer_name", "member_id", "group_number", "has_referral"]
+        fields = ["plan_type", "plan", "insurer_name", "member_id", "group_number", "has_referral"]
         widgets = {"plan_type": forms.RadioSelect, "has_referral": forms.RadioSelect}
         help_texts = {
+            "plan": "As printed on your insurance card. Not listed? We check your plan for you.",
+            "insurer_name": "Only if your plan is not listed above.",
             "member_id": "On the front of your insurance card.",
             "group_number": "If your card shows one.",
             "has_referral": "Some plans only pay when your primary care doctor refers you.",
@@ -161,10 +165,22 @@ class InsuranceForm(forms.ModelForm):
         _required(self, "plan_type")
         referral = self.fields["has_referral"]
         referral.choices = [choice for choice in referral.choices if choice[0] != ""]
+        plan = self.fields["plan"]
+        plan.label = "Your plan"
+        plan.queryset = Plan.objects.filter(is_active=True).select_related("payer")
+        plan.empty_label = "My plan is not listed"
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("plan_type") and cleaned["plan_type"] != PlanType.NONE:
+        plan_type, plan = cleaned.get("plan_type"), cleaned.get("plan")
+        if plan_type == PlanType.NONE:
+            cleaned["plan"] = None
+        elif plan_type and plan is not None:
+            # The plan list is more precise than the patient's guess at its type (Medicare
+            # Advantage plans are easily taken for Medicare), so the plan's own type wins.
+            cleaned["plan_type"] = plan.plan_type
+            cleaned["insurer_name"] = cleaned.get("insurer_name") or plan.payer.name
+        if plan_type and plan_type != PlanType.NONE:
             for name in ("insurer_name", "member_id", "has_referral"):
                 if not cleaned.get(name):
                     self.add_error(name, "Needed to check your coverage.")
@@ -192,6 +208,19 @@ class SpecialistForm(forms.ModelForm):
         specialty.help_text = "Only for a consultation."
         specialty.choices = [("", "Choose one"), *specialty.choices[1:]]
 
+        # The named specialist (or first available): matched for the subspecialty on show, or
+        # the one just chosen on a post, so the list always fits the patient's answers.
+        subspecialty = self.data.get(self.add_prefix("requested_subspecialty")) or (
+            self.initial.get("requested_subspecialty") or self.instance.requested_subspecialty_id
+        )
+        choice = (
+            ReviewerChoice.objects.filter(case=self.instance).first() if self.instance.pk else None
+        )
+        self.fields["reviewer"] = reviewer_choice_field(
+            match_case(self.instance, subspecialty=str(subspecialty or "") or None),
+            initial=choice.reviewer if choice else None,
+        )
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("review_type") in (ReviewType.CLINICAL, ReviewType.BOTH) and not cleaned.get(
@@ -200,6 +229,10 @@ class SpecialistForm(forms.ModelForm):
             self.add_error("clinical_specialty", "Choose the kind of clinical specialist.")
         if cleaned.get("review_type") == ReviewType.RADIOLOGY:
             cleaned["clinical_specialty"] = ""
+        try:
+            cleaned["reviewer"] = chosen_reviewer(self.fields["reviewer"], cleaned.get("reviewer"))
+        except forms.ValidationError as exc:
+            self.add_error("reviewer", exc)
         return cleaned
 
 

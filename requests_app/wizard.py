@@ -11,6 +11,7 @@ from django import forms
 from insurance import services as insurance_services
 from insurance.models import CaseInsurance
 from records.models import Document, Upload
+from reviewers import services as reviewer_services
 from reviewers.routing import Suggestion, suggest_subspecialty
 
 from . import services
@@ -124,6 +125,12 @@ class SpecialistStep(Step):
         if not case.visit_mode:
             initial["visit_mode"] = "remote"
         return SpecialistForm(data, instance=case, initial=initial)
+
+    def save(self, form: forms.BaseForm, case: Case, request) -> None:
+        fields = dict(form.cleaned_data)
+        reviewer, why = fields.pop("reviewer", (None, ""))
+        services.update_case(case, by=request.user, fields=fields)
+        reviewer_services.choose_reviewer(case, reviewer=reviewer, why=why, by=request.user)
 
 
 STEPS: list[Step] = [

@@ -1,22 +1,386 @@
+"""The reviewer portal: queues, claims, the blinded two-phase read, signing.
+
+Every page loads the case through `get_case_for_reviewer` (404 for anything outside the
+reviewer's queues and assignments); every read of a study, document or report is audited.
+"""
+
+from uuid import UUID
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.files.storage import default_storage
+from django.db.models import Exists, OuterRef
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
-from requests_app.models import Case
+from records.models import Series, Study, UploadFile
+from requests_app.audit import record_access
+from requests_app.models import AuditEvent, Case
 from requests_app.roles import is_reviewer
+
+from . import services, studyzip, viewer
+from .access import get_case_for_reviewer, reviewer_cases
+from .forms import AnswerForm, BlindReadForm, GradeForm, SignForm
+from .matching import check, load_reviewers, need_for_case, reasons_not_eligible
+from .models import Opinion, ReviewerProfile
+
+
+def _profile(request: HttpRequest) -> ReviewerProfile:
+    if not is_reviewer(request.user):
+        raise PermissionDenied("This page is for reviewing specialists.")
+    return request.user.reviewer_profile
 
 
 @login_required
+@require_GET
 def portal(request: HttpRequest) -> HttpResponse:
-    if not is_reviewer(request.user):
-        raise PermissionDenied("This page is for reviewing specialists.")
-    profile = request.user.reviewer_profile
-    visible = Case.objects.for_reviewer(request.user).select_related("queue")
+    profile = _profile(request)
+    visible = reviewer_cases(request.user).select_related("queue")
+    queues = list(profile.subspecialties.all())
+    waiting = visible.filter(status=Case.Status.QUEUED, assigned_reviewer__isnull=True).annotate(
+        third_opinion=Exists(Opinion.objects.filter(case=OuterRef("pk"), signed_at__isnull=False))
+    )
+    me = load_reviewers(ReviewerProfile.objects.filter(pk=profile.pk))
+    by_queue: dict[str, list[Case]] = {s.slug: [] for s in queues}
+    for case in waiting:
+        case.problems = check(need_for_case(case), me[0]) if me else ["are not active"]
+        by_queue.setdefault(case.queue_id, []).append(case)
     context = {
         "profile": profile,
-        "subspecialties": profile.subspecialties.all(),
-        "my_cases": visible.filter(assigned_reviewer=profile),
-        "queued": visible.filter(assigned_reviewer__isnull=True),
+        "queues": [(s, by_queue.get(s.slug, [])) for s in queues],
+        "my_cases": visible.filter(assigned_reviewer=profile).order_by("-status_changed_at"),
     }
     return render(request, "reviewers/portal.html", context)
+
+
+def _workspace(
+    request: HttpRequest,
+    case: Case,
+    *,
+    read_form: BlindReadForm | None = None,
+    grade_form: GradeForm | None = None,
+    sign_form: SignForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The case as this reviewer may see it now: blind until their own reading is filed."""
+    profile = request.user.reviewer_profile
+    opinion = (
+        services.open_opinion(case, profile) if case.assigned_reviewer_id == profile.pk else None
+    )
+    unblinded = opinion is not None and not opinion.is_blind
+    writable = opinion is not None and not opinion.is_signed
+    context = {
+        "case": case,
+        "opinion": opinion,
+        "unblinded": unblinded,
+        "studies": Study.objects.filter(case=case).prefetch_related("series"),
+        "claim_problems": (
+            reasons_not_eligible(case, profile) if case.status == Case.Status.QUEUED else []
+        ),
+    }
+    if unblinded:
+        context["documents"] = case.documents.all()
+        context["earlier"] = case.opinions.filter(
+            signed_at__isnull=False, round__lt=opinion.round
+        ).select_related("reviewer")
+        if opinion.is_signed:
+            context["questions"] = opinion.questions.all()
+            context["answer_form"] = AnswerForm()
+    if writable and opinion.is_blind:
+        context["read_form"] = read_form or BlindReadForm(instance=opinion, case=case)
+    if writable and unblinded:
+        context["grade_form"] = grade_form or GradeForm(
+            instance=opinion,
+            case=case,
+            third_opinion=opinion.is_third_opinion,
+            initial={} if opinion.original_birads else {"original_birads": case.birads},
+        )
+        if opinion.graded_at:
+            context["sign_form"] = sign_form or SignForm()
+    return render(request, "reviewers/case.html", context, status=status)
+
+
+@login_required
+@require_GET
+def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
+    case = get_case_for_reviewer(request.user, code)
+    return _workspace(request, case)
+
+
+@login_required
+@require_POST
+def case_claim(request: HttpRequest, code: UUID) -> HttpResponse:
+    case = get_case_for_reviewer(request.user, code)
+    try:
+        services.claim_case(case, reviewer=request.user.reviewer_profile, by=request.user)
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+        return redirect("reviewers:portal")
+    messages.success(request, f"Case {case.short_code} is yours. Read the images first.")
+    return redirect("reviewers:case-detail", case.code)
+
+
+@login_required
+@require_POST
+def case_release(request: HttpRequest, code: UUID) -> HttpResponse:
+    case = get_case_for_reviewer(request.user, code)
+    try:
+        services.release_case(case, reviewer=request.user.reviewer_profile, by=request.user)
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+        return redirect("reviewers:case-detail", case.code)
+    messages.success(request, f"Case {case.short_code} is back in the queue.")
+    return redirect("reviewers:portal")
+
+
+def _own_opinion(request: HttpRequest, case: Case) -> Opinion:
+    profile = request.user.reviewer_profile
+    opinion = services.open_opinion(case, profile)
+    if opinion is None or case.assigned_reviewer_id != profile.pk:
+        raise Http404("Not your reading.")
+    return opinion
+
+
+@login_required
+@require_POST
+def read_file(request: HttpRequest, code: UUID) -> HttpResponse:
+    """Phase one: the blind reading."""
+    case = get_case_for_reviewer(request.user, code)
+    opinion = _own_opinion(request, case)
+    form = BlindReadForm(request.POST, instance=opinion, case=case)
+    if not form.is_valid():
+        return _workspace(request, case, read_form=form, status=400)
+    try:
+        services.file_blind_read(
+            opinion,
+            by=request.user,
+            findings=form.cleaned_data["findings"],
+            impression=form.cleaned_data["impression"],
+            birads=form.cleaned_data.get("birads", ""),
+        )
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Your reading is filed. The original report is now open.")
+    return redirect("reviewers:case-detail", case.code)
+
+
+@login_required
+@require_POST
+def read_grade(request: HttpRequest, code: UUID) -> HttpResponse:
+    """Phase two: concordance with the original report, recommendations, patient summary."""
+    case = get_case_for_reviewer(request.user, code)
+    opinion = _own_opinion(request, case)
+    form = GradeForm(
+        request.POST, instance=opinion, case=case, third_opinion=opinion.is_third_opinion
+    )
+    if not form.is_valid():
+        return _workspace(request, case, grade_form=form, status=400)
+    data = form.cleaned_data
+    try:
+        services.grade_concordance(
+            opinion,
+            by=request.user,
+            radpeer=data["radpeer"],
+            comment=data["concordance_comment"],
+            original_birads=data.get("original_birads", ""),
+            tie_break=data.get("tie_break", ""),
+            recommendations=data["recommendations"],
+            patient_summary=data["patient_summary"],
+        )
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Comparison saved. Check the report, then sign it.")
+    return redirect(reverse("reviewers:case-detail", args=[case.code]) + "#sign")
+
+
+@login_required
+@require_POST
+def read_sign(request: HttpRequest, code: UUID) -> HttpResponse:
+    case = get_case_for_reviewer(request.user, code)
+    opinion = _own_opinion(request, case)
+    form = SignForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _workspace(request, case, sign_form=form, status=400)
+    try:
+        services.sign_report(
+            opinion,
+            by=request.user,
+            signed_name=form.cleaned_data["signed_name"],
+            uploaded=form.cleaned_data["pdf"],
+        )
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Report signed. The patient can read it now.")
+    return redirect("reviewers:case-detail", case.code)
+
+
+def _holder_case(request: HttpRequest, code: UUID) -> Case:
+    """The case, for the reviewer who holds it: its images are theirs to read, nobody else's."""
+    case = get_case_for_reviewer(request.user, code)
+    # Minimum necessary: a case merely waiting in a queue shows its question, not its images.
+    if case.assigned_reviewer_id != request.user.reviewer_profile.pk:
+        raise Http404("Claim the case to see its images.")
+    return case
+
+
+def _viewer_key(case: Case) -> str:
+    return f"viewer:{case.code}"
+
+
+@login_required
+@require_GET
+def study_viewer(request: HttpRequest, code: UUID) -> HttpResponse:
+    """The in-browser viewer; each opening is one audited viewer session."""
+    case = _holder_case(request, code)
+    found = studyzip.studies(case)
+    if not found:
+        raise Http404("This case has no images yet.")
+    for study in found:
+        record_access(
+            request,
+            action=AuditEvent.Action.VIEW,
+            target_type="study-viewer",
+            target_code=study.code,
+            case_code=case.code,
+        )
+    # The images the viewer fetches are served only within an audited session (below).
+    request.session[_viewer_key(case)] = True
+    return render(
+        request, "reviewers/viewer.html", {"case": case, "manifest": viewer.manifest(case)}
+    )
+
+
+@login_required
+@require_GET
+def instance_file(request: HttpRequest, code: UUID, file: UUID) -> HttpResponse:
+    """One DICOM file for the viewer, inside a viewer session that was audited when it opened.
+
+    Auditing every image would write thousands of rows per session; the session's record names
+    the study, and without one the files are not served at all.
+    """
+    case = _holder_case(request, code)
+    if not request.session.get(_viewer_key(case)):
+        raise Http404("Open the viewer first.")
+    row = get_object_or_404(
+        UploadFile.objects.filter(instances__series__study__case=case)
+        .select_related("upload__case")
+        .distinct(),
+        code=file,
+    )
+    response = FileResponse(default_storage.open(row.key, "rb"), content_type="application/dicom")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def study_zip(request: HttpRequest, code: UUID) -> HttpResponse:
+    """The whole study as a zip, streamed; for the reviewer who holds the case."""
+    case = _holder_case(request, code)
+    stream = studyzip.build(case)
+    found = studyzip.studies(case)
+    if not found:
+        raise Http404("This case has no images yet.")
+    for study in found:
+        record_access(
+            request,
+            action=AuditEvent.Action.DOWNLOAD,
+            target_type="study",
+            target_code=study.code,
+            case_code=case.code,
+        )
+    response = StreamingHttpResponse(stream, content_type="application/zip")
+    response["Content-Length"] = str(len(stream))
+    response["Content-Disposition"] = f'attachment; filename="case-{case.short_code}-study.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_GET
+def series_preview(request: HttpRequest, code: UUID, series: UUID) -> HttpResponse:
+    case = get_case_for_reviewer(request.user, code)
+    found = get_object_or_404(Series.objects.exclude(preview_key=""), study__case=case, code=series)
+    record_access(
+        request,
+        action=AuditEvent.Action.VIEW,
+        target_type="series-preview",
+        target_code=found.code,
+        case_code=case.code,
+    )
+    response = FileResponse(default_storage.open(found.preview_key, "rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def document_download(request: HttpRequest, code: UUID, document: UUID) -> HttpResponse:
+    """The patient's records (the original report first of all), once the blind read is filed."""
+    case = get_case_for_reviewer(request.user, code)
+    opinion = _own_opinion(request, case)
+    if opinion.is_blind:
+        raise Http404("File your own reading first.")
+    doc = get_object_or_404(case.documents, code=document)
+    record_access(
+        request,
+        action=AuditEvent.Action.DOWNLOAD,
+        target_type="document",
+        target_code=doc.code,
+        case_code=case.code,
+    )
+    return FileResponse(
+        doc.file.open("rb"),
+        as_attachment=True,
+        filename=f"{doc.kind.replace('_', '-')}-{case.short_code}.pdf",
+        content_type="application/pdf",
+    )
+
+
+@login_required
+@require_GET
+def opinion_pdf(request: HttpRequest, code: UUID, opinion: UUID) -> HttpResponse:
+    """A signed report: the reviewer's own, or an earlier one once their blind read is filed."""
+    case = get_case_for_reviewer(request.user, code)
+    mine = _own_opinion(request, case)
+    report = get_object_or_404(case.opinions.filter(signed_at__isnull=False), code=opinion)
+    if report.pk != mine.pk and (mine.is_blind or report.round >= mine.round):
+        raise Http404("Not yet.")
+    record_access(
+        request,
+        action=AuditEvent.Action.DOWNLOAD,
+        target_type="opinion-report",
+        target_code=report.code,
+        case_code=case.code,
+    )
+    return FileResponse(
+        report.pdf.open("rb"),
+        as_attachment=True,
+        filename=f"opinion-{case.short_code}-{report.round}.pdf",
+        content_type="application/pdf",
+    )
+
+
+@login_required
+@require_POST
+def question_answer(request: HttpRequest, code: UUID, question: UUID) -> HttpResponse:
+    case = get_case_for_reviewer(request.user, code)
+    mine = _own_opinion(request, case)
+    asked = get_object_or_404(mine.questions, code=question)
+    form = AnswerForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write your answer first.")
+    else:
+        try:
+            services.answer_question(asked, by=request.user, text=form.cleaned_data["answer"])
+        except services.ReviewError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Answer sent to the patient.")
+    return redirect("reviewers:case-detail", case.code)

@@ -15,6 +15,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("cases/", include("requests_app.urls")),
     path("cases/", include("records.urls")),
+    path("cases/", include("insurance.urls")),
+    path("cases/", include("reviewers.patient_urls")),
     path("reviewer/", include("reviewers.urls")),
     path("admin/", admin.site.urls),
     path("healthz", HealthzView.as_view(), name="healthz"),

@@ -1,7 +1,7 @@
 """Real processes for integration tests: Celery workers on the test's database, broker and storage.
 
-Loaded as a pytest plugin (`pytest_plugins = ["tests.services"]`). A worker is a separate process,
-so it only sees committed rows: tests that start one use
+Loaded as a pytest plugin (`pytest_plugins = ["tests.services"]` in tests/conftest.py). A worker
+is a separate process, so it only sees committed rows: tests that start one use
 `@pytest.mark.django_db(transaction=True, serialized_rollback=True)` (the flush after each such
 test would otherwise take the seeded subspecialties and routing rules with it).
 """
@@ -253,7 +253,11 @@ class Workers:
         env: dict[str, str] | None = None,
     ) -> Worker:
         """A ready worker on the test's database, broker and default storage (read now, so
-        fixtures like `s3_bucket` that change the storage are seen)."""
+        fixtures like `s3_bucket` that change the storage are seen).
+
+        Other settings the test changes do not reach the worker: pass them as environment
+        variables in `env` (e.g. `{"VALIDATION_MAX_ATTEMPTS": "2"}`).
+        """
         n = len(self.started) + 1
         worker = Worker(
             env=self.environment(visibility_timeout=visibility_timeout, extra=env or {}),
@@ -290,9 +294,7 @@ class Workers:
 
     def stop_all(self) -> None:
         for worker in self.started:
-            t0 = time.monotonic()
             worker.stop()
-            import sys as _s; _s.__stderr__.write(f"STOP took {time.monotonic()-t0:.2f}\n")
             # Captured by pytest and shown only when the test failed.
             print(f"--- worker {worker.pid} log (last {LOG_TAIL} lines) ---\n{worker.tail()}")
 

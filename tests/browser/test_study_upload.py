@@ -58,9 +58,7 @@ def test_patient_uploads_a_cd_folder_and_the_case_reaches_its_queue(
     assert (case.status, case.queue_id) == (Case.Status.AWAITING_INSURANCE, "neuroradiology")
 
 
-def test_a_folder_without_images_is_explained(
-    page: Page, live_server, celery_worker, tmp_path
-):
+def test_a_folder_without_images_is_explained(page: Page, live_server, celery_worker, tmp_path):
     alice = make_user("alice@example.com", first_name="Alice")
     case = make_case(alice, complete=True)
     folder = tmp_path / "DOWNLOAD"

@@ -4,25 +4,241 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from insurance.seeding import seed_insurance
 from requests_app.roles import COORDINATORS, ensure_role_groups
-from reviewers.models import ReviewerProfile, Subspecialty
+from reviewers.models import ReviewerLicense, ReviewerProfile, Subspecialty
 
 DEMO_PASSWORD = "second-opinion-demo"  # noqa: S105 (demo accounts, printed for the user)
 
+# A few specialists per subspecialty, so matching has someone to rule out and someone to rank.
+# (subspecialty, e-mail, name, institution, extra profile fields, licensed states)
+ALL_STATES = ["IL", "NY", "CA", "TX", "FL", "MA", "WA", "OH", "PA", "MI"]
 REVIEWERS = [
-    ("neuroradiology", "neuro@example.com", "Dr. Maya Lindqvist", "Lakeside University Hospital"),
-    ("musculoskeletal", "msk@example.com", "Dr. Tomás Okafor", "Riverbend Orthopedic Institute"),
-    ("breast", "breast@example.com", "Dr. Priya Raman", "Harbor Breast Imaging Center"),
-    ("cardiothoracic", "chest@example.com", "Dr. Jonas Weber", "Northfield Heart and Lung"),
-    ("abdominal", "abdomen@example.com", "Dr. Elena Costa", "Summit Abdominal Imaging"),
-    ("nuclear_medicine", "nuclear@example.com", "Dr. Samuel Adeyemi", "Westgate PET Center"),
-    ("pediatric", "pediatric@example.com", "Dr. Hana Sato", "Children's Hospital of Fairview"),
-    ("general", "general@example.com", "Dr. Louis Martin", "Central Radiology Group"),
+    (
+        "neuroradiology",
+        "neuro@example.com",
+        "Dr. Maya Lindqvist",
+        "Lakeside University Hospital",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Neuroradiology, Lakeside University",
+            "turnaround_days": 3,
+            "bio": "Brain tumours and epilepsy imaging; 15 years of practice.",
+        },
+        ALL_STATES,
+    ),
+    (
+        "neuroradiology",
+        "neuro2@example.com",
+        "Dr. Arjun Mehta",
+        "Prairie Neuro Imaging",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Neuroradiology, Eastbay Medical College",
+            "turnaround_days": 4,
+            "bio": "Spine, head and neck imaging.",
+        },
+        ["IL", "NY", "TX", "WI"],
+    ),
+    (
+        "neuroradiology",
+        "neuro3@example.com",
+        "Dr. Clara Jansen",
+        "Springfield General Hospital",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Neuroradiology, Springfield University",
+            "turnaround_days": 2,
+            "bio": "Stroke and vascular neuroimaging.",
+        },
+        ["IL", "MO"],
+    ),
+    (
+        "musculoskeletal",
+        "msk@example.com",
+        "Dr. Tomás Okafor",
+        "Riverbend Orthopedic Institute",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Musculoskeletal Radiology, Riverbend",
+            "turnaround_days": 3,
+        },
+        ALL_STATES,
+    ),
+    (
+        "musculoskeletal",
+        "msk2@example.com",
+        "Dr. Ingrid Solberg",
+        "Coastal Sports Medicine Imaging",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Musculoskeletal Radiology, Coastal University",
+            "turnaround_days": 5,
+        },
+        ["CA", "WA", "OR"],
+    ),
+    (
+        "breast",
+        "breast@example.com",
+        "Dr. Priya Raman",
+        "Harbor Breast Imaging Center",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Breast Imaging, Harbor Medical Center",
+            "mqsa_qualified": True,
+            "mqsa_qualified_since": "2012-07-01",
+            "turnaround_days": 3,
+        },
+        ALL_STATES,
+    ),
+    (
+        "breast",
+        "breast2@example.com",
+        "Dr. Helen Park",
+        "Northside Women's Imaging",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Breast Imaging, Northside",
+            "mqsa_qualified": True,
+            "mqsa_qualified_since": "2016-03-15",
+            "turnaround_days": 4,
+        },
+        ["IL", "NY", "NJ"],
+    ),
+    (
+        "breast",
+        "breast3@example.com",
+        "Dr. Oliver Grant",
+        "Valley Diagnostic Radiology",
+        # Reads breast MRI and ultrasound but not (yet) mammograms: never offered a mammogram.
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "turnaround_days": 2,
+        },
+        ALL_STATES,
+    ),
+    (
+        "cardiothoracic",
+        "chest@example.com",
+        "Dr. Jonas Weber",
+        "Northfield Heart and Lung",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Cardiothoracic Imaging, Northfield",
+            "turnaround_days": 3,
+        },
+        ALL_STATES,
+    ),
+    (
+        "cardiothoracic",
+        "chest2@example.com",
+        "Dr. Amara Diallo",
+        "Metro Chest Imaging",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Thoracic Imaging, Metro University",
+            "turnaround_days": 5,
+        },
+        ["NY", "NJ", "PA"],
+    ),
+    (
+        "abdominal",
+        "abdomen@example.com",
+        "Dr. Elena Costa",
+        "Summit Abdominal Imaging",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Abdominal Imaging, Summit",
+            "turnaround_days": 3,
+        },
+        ALL_STATES,
+    ),
+    (
+        "abdominal",
+        "abdomen2@example.com",
+        "Dr. Rafael Ortiz",
+        "Gulf Coast Body Imaging",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Body Imaging, Gulf Coast University",
+            "turnaround_days": 4,
+        },
+        ["TX", "FL", "LA"],
+    ),
+    (
+        "nuclear_medicine",
+        "nuclear@example.com",
+        "Dr. Samuel Adeyemi",
+        "Westgate PET Center",
+        {
+            "board_certification": "American Board of Nuclear Medicine",
+            "fellowship": "Nuclear Medicine and PET/CT, Westgate",
+            "turnaround_days": 4,
+        },
+        ALL_STATES,
+    ),
+    (
+        "pediatric",
+        "pediatric@example.com",
+        "Dr. Hana Sato",
+        "Children's Hospital of Fairview",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "fellowship": "Pediatric Radiology, Fairview",
+            "turnaround_days": 3,
+        },
+        ALL_STATES,
+    ),
+    (
+        "general",
+        "general@example.com",
+        "Dr. Louis Martin",
+        "Central Radiology Group",
+        {
+            "board_certification": "American Board of Radiology, Diagnostic Radiology",
+            "turnaround_days": 4,
+        },
+        ALL_STATES,
+    ),
+    (
+        "neuroradiology",
+        "neurosurgeon@example.com",
+        "Dr. Grace Whitfield",
+        "Lakeside University Hospital",
+        {
+            "kind": "clinical",
+            "clinical_specialty": "surgeon",
+            "board_certification": "American Board of Neurological Surgery",
+            "fellowship": "Neurosurgical Oncology",
+            "in_person": True,
+            "turnaround_days": 7,
+            "capacity": 5,
+        },
+        ["IL", "NY"],
+    ),
+    (
+        "breast",
+        "oncologist@example.com",
+        "Dr. Daniel Kim",
+        "Harbor Cancer Institute",
+        {
+            "kind": "clinical",
+            "clinical_specialty": "oncologist",
+            "board_certification": "American Board of Internal Medicine, Medical Oncology",
+            "in_person": True,
+            "turnaround_days": 6,
+            "capacity": 6,
+        },
+        ALL_STATES,
+    ),
 ]
 
 
 class Command(BaseCommand):
-    help = "Create demo accounts: patient, coordinator, a reviewer per subspecialty. Re-runnable."
+    help = (
+        "Create demo accounts: patient, coordinator, a few specialists per subspecialty. "
+        "Re-runnable."
+    )
 
     def handle(self, *args, **options) -> None:
         ensure_role_groups()
@@ -32,13 +248,20 @@ class Command(BaseCommand):
                 ("coordinator", self._coordinator()),
                 ("admin", self._user("admin@example.com", "Ada", "Admin", superuser=True)),
             ]
-            for slug, email, name, institution in REVIEWERS:
+            for slug, email, name, institution, extra, states in REVIEWERS:
                 user = self._user(email, *name.removeprefix("Dr. ").split(" ", 1))
                 profile, _ = ReviewerProfile.objects.update_or_create(
-                    user=user, defaults={"display_name": name, "institution": institution}
+                    user=user,
+                    defaults={"display_name": name, "institution": institution, **extra},
                 )
                 profile.subspecialties.set([Subspecialty.objects.get(slug=slug)])
-                logins.append((f"reviewer ({slug})", user))
+                profile.licenses.exclude(state__in=states).delete()
+                for state in states:
+                    ReviewerLicense.objects.get_or_create(reviewer=profile, state=state)
+                kind = "specialist" if extra.get("kind") == "clinical" else "reviewer"
+                logins.append((f"{kind} ({slug})", user))
+            plans = seed_insurance()
+        self.stdout.write(f"Insurance plans: {len(plans)} (Insurance > Plans in the admin).")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for role, user in logins:
             self.stdout.write(f"  {role:<30} {user.email}")

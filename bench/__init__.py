@@ -1,0 +1,1 @@
+"""Benchmarks of SecondOpinion: ``python -m bench`` (see ``bench/__main__.py``)."""

@@ -1,0 +1,44 @@
+"""What a reviewer may open: `Case.objects.for_reviewer`, narrowed by this app's own rules.
+
+Anything outside the scope is a 404, never a hint that it exists.
+"""
+
+from uuid import UUID
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from requests_app.models import Case
+
+from .models import Opinion, ReviewerChoice
+
+
+def reviewer_cases(user) -> QuerySet[Case]:
+    """Cases assigned to the reviewer, or waiting in their queues for them.
+
+    Two kinds of waiting case are kept from a reviewer although their queue holds them: a case
+    they already read (a third opinion must come from someone who saw neither earlier report),
+    and a first reading the patient asked another named specialist for.
+    """
+    cases = Case.objects.for_reviewer(user)
+    profile = getattr(user, "reviewer_profile", None) if user.is_authenticated else None
+    if profile is None:
+        return cases
+    read_before = Opinion.objects.filter(
+        case=OuterRef("pk"), reviewer=profile, blind_read_at__isnull=False
+    )
+    any_report = Opinion.objects.filter(case=OuterRef("pk"), signed_at__isnull=False)
+    for_another = ReviewerChoice.objects.filter(
+        case=OuterRef("pk"), reviewer__isnull=False
+    ).exclude(reviewer=profile)
+    waiting = Q(status=Case.Status.QUEUED, assigned_reviewer__isnull=True)
+    return cases.exclude(
+        waiting & (Exists(read_before) | (Exists(for_another) & ~Exists(any_report)))
+    )
+
+
+def get_case_for_reviewer(user, code: UUID) -> Case:
+    return get_object_or_404(
+        reviewer_cases(user).select_related("queue", "requested_subspecialty", "assigned_reviewer"),
+        code=code,
+    )

@@ -1,0 +1,80 @@
+"""What the patient does with a report: download it, ask follow-up questions, ask a third reader.
+
+The report itself is shown on the case page (`reviewers/_case_report.html`, audited by the
+`patient_opinions` tag); these views are the actions around it.
+"""
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from requests_app.access import get_case_for_patient
+from requests_app.audit import record_access
+from requests_app.models import AuditEvent
+
+from . import services
+from .forms import QuestionForm
+
+
+def _back(case_code: UUID, anchor: str = "opinion") -> HttpResponse:
+    return redirect(reverse("requests:case-detail", args=[case_code]) + f"#{anchor}")
+
+
+@login_required
+@require_GET
+def report_pdf(request: HttpRequest, code: UUID, opinion: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    report = get_object_or_404(case.opinions.filter(signed_at__isnull=False), code=opinion)
+    record_access(
+        request,
+        action=AuditEvent.Action.DOWNLOAD,
+        target_type="opinion-report",
+        target_code=report.code,
+        case_code=case.code,
+    )
+    return FileResponse(
+        report.pdf.open("rb"),
+        as_attachment=True,
+        filename=f"second-opinion-{case.short_code}.pdf"
+        if report.round == 1
+        else f"third-opinion-{case.short_code}.pdf",
+        content_type="application/pdf",
+    )
+
+
+@login_required
+@require_POST
+def question_ask(request: HttpRequest, code: UUID, opinion: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    report = get_object_or_404(case.opinions.filter(signed_at__isnull=False), code=opinion)
+    form = QuestionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write your question first (up to 2,000 characters).")
+        return _back(case.code, "questions")
+    try:
+        services.ask_question(report, by=request.user, text=form.cleaned_data["question"])
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Your question was sent to the specialist.")
+    return _back(case.code, "questions")
+
+
+@login_required
+@require_POST
+def third_opinion(request: HttpRequest, code: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    try:
+        services.request_third_opinion(case, by=request.user)
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, "Third opinion requested. We will tell you when another specialist has it."
+        )
+    return _back(case.code)

@@ -1,0 +1,406 @@
+"""Every write about who reads a case and what they say.
+
+Status changes go through `requests_app.services.transition` (queued -> in_review on a claim or an
+assignment, in_review -> queued on a release, in_review -> report_ready on signing,
+report_ready -> queued for a third opinion); the rest is guarded with conditional UPDATEs so a
+double click or two reviewers at once cannot apply a step twice.
+"""
+
+import hashlib
+import logging
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from records.services import RecordError, check_pdf
+from requests_app.models import Case, CaseEvent
+from requests_app.services import CaseError, ensure_editable, transition
+
+from . import reports
+from .matching import reasons_not_eligible
+from .models import (
+    SIGNIFICANT_RADPEER,
+    FollowUpQuestion,
+    Opinion,
+    ReviewerChoice,
+    ReviewerProfile,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_FOLLOW_UP_QUESTIONS = 3
+
+
+class ReviewError(CaseError):
+    """A step the case or the reading does not allow now; the message is for the user."""
+
+
+# --- The patient's choice ------------------------------------------------------------------------
+
+
+def choose_reviewer(
+    case: Case, *, reviewer: ReviewerProfile | None, why: str, by
+) -> ReviewerChoice:
+    """Record the patient's pick (a named specialist or first available) on an editable case."""
+    ensure_editable(case)
+    choice, _ = ReviewerChoice.objects.update_or_create(
+        case=case,
+        defaults={"reviewer": reviewer, "why": why, "chosen_at": timezone.now()},
+    )
+    return choice
+
+
+def reserved_for_another(case: Case, reviewer: ReviewerProfile) -> bool:
+    """A first reading the patient asked a named specialist for is theirs to claim."""
+    if case.opinions.filter(signed_at__isnull=False).exists():
+        return False  # a third opinion goes to whoever is free and qualified
+    return (
+        ReviewerChoice.objects.filter(case=case, reviewer__isnull=False)
+        .exclude(reviewer=reviewer)
+        .exists()
+    )
+
+
+# --- Claiming, assigning, releasing --------------------------------------------------------------
+
+
+def _next_round(case: Case) -> int:
+    return 1 + case.opinions.filter(signed_at__isnull=False).count()
+
+
+def _ensure_eligible(case: Case, reviewer: ReviewerProfile, *, who: str) -> None:
+    problems = reasons_not_eligible(case, reviewer)
+    if problems:
+        raise ReviewError(
+            f"{who} cannot take this case: {who.lower()} " + "; ".join(problems) + "."
+        )
+
+
+def claim_case(case: Case, *, reviewer: ReviewerProfile, by) -> Opinion:
+    """queued -> in_review: a reviewer takes a waiting case from their queue.
+
+    The conditional UPDATE inside `transition` is the lock: of two reviewers claiming at once,
+    the second finds the case no longer queued and gets a ReviewError.
+    """
+    if case.assigned_reviewer_id == reviewer.pk and case.status == Case.Status.IN_REVIEW:
+        raise ReviewError("This case is already yours.")  # a double click
+    _ensure_eligible(case, reviewer, who="You")
+    if reserved_for_another(case, reviewer):
+        raise ReviewError("The patient asked for another specialist for this case.")
+    try:
+        with transaction.atomic():
+            transition(
+                case,
+                to=Case.Status.IN_REVIEW,
+                allowed_from=[Case.Status.QUEUED],
+                by=by,
+                message="A specialist took your case and is reading the images.",
+                assigned_reviewer=reviewer,
+            )
+            return Opinion.objects.create(case=case, reviewer=reviewer, round=_next_round(case))
+    except (CaseError, IntegrityError) as exc:
+        raise ReviewError("Another specialist has just taken this case.") from exc
+
+
+def assign_case(case: Case, *, reviewer: ReviewerProfile, by) -> Opinion:
+    """queued -> in_review, or in_review -> in_review with another reviewer: a coordinator's call.
+
+    The licensing, MQSA, conflict and independence rules still apply; the patient's named choice
+    does not bind a coordinator. A reviewer who is replaced keeps nothing open.
+    """
+    if case.assigned_reviewer_id == reviewer.pk and case.status == Case.Status.IN_REVIEW:
+        raise ReviewError(f"{reviewer} already has this case.")
+    _ensure_eligible(case, reviewer, who="They")
+    reassign = case.status == Case.Status.IN_REVIEW
+    try:
+        with transaction.atomic():
+            transition(
+                case,
+                to=Case.Status.IN_REVIEW,
+                allowed_from=[Case.Status.IN_REVIEW] if reassign else [Case.Status.QUEUED],
+                by=by,
+                message=(
+                    "A care coordinator handed your case to another specialist."
+                    if reassign
+                    else "A care coordinator assigned your case to a specialist."
+                ),
+                assigned_reviewer=reviewer,
+            )
+            Opinion.objects.filter(
+                case=case, released_at__isnull=True, signed_at__isnull=True
+            ).update(released_at=timezone.now())
+            return Opinion.objects.create(case=case, reviewer=reviewer, round=_next_round(case))
+    except IntegrityError as exc:
+        raise ReviewError("The case changed meanwhile; reload and try again.") from exc
+
+
+def open_opinion(case: Case, reviewer: ReviewerProfile) -> Opinion | None:
+    """The reading this reviewer holds on this case (signed or not), if any."""
+    return (
+        case.opinions.filter(reviewer=reviewer, released_at__isnull=True)
+        .order_by("-round", "-claimed_at")
+        .first()
+    )
+
+
+def release_case(case: Case, *, reviewer: ReviewerProfile, by) -> None:
+    """in_review -> queued: the reviewer hands a case back before filing their blind read.
+
+    After the blind read they have seen the original report, so a new reader would start later
+    than need be; from then on only a coordinator can move the case.
+    """
+    opinion = open_opinion(case, reviewer)
+    if opinion is None or opinion.is_signed or case.assigned_reviewer_id != reviewer.pk:
+        raise ReviewError("This case is not yours to hand back.")
+    if not opinion.is_blind:
+        raise ReviewError(
+            "You have filed your reading; ask a care coordinator if someone else should finish it."
+        )
+    with transaction.atomic():
+        transition(
+            case,
+            to=Case.Status.QUEUED,
+            allowed_from=[Case.Status.IN_REVIEW],
+            by=by,
+            message="Your case is waiting for the next available specialist again.",
+            assigned_reviewer=None,
+        )
+        Opinion.objects.filter(pk=opinion.pk, released_at__isnull=True).update(
+            released_at=timezone.now()
+        )
+
+
+# --- The reading ---------------------------------------------------------------------------------
+
+
+def _guard_open(opinion: Opinion, by) -> Opinion:
+    """Fresh state of an opinion its reviewer may still write; ReviewError otherwise."""
+    opinion.refresh_from_db()
+    case = opinion.case
+    case.refresh_from_db(fields=["status", "assigned_reviewer"])
+    if (
+        opinion.released_at is not None
+        or opinion.is_signed
+        or opinion.reviewer.user_id != getattr(by, "pk", None)
+        or case.assigned_reviewer_id != opinion.reviewer_id
+        or case.status != Case.Status.IN_REVIEW
+    ):
+        raise ReviewError("This reading can no longer be changed.")
+    return opinion
+
+
+def file_blind_read(
+    opinion: Opinion, *, by, findings: str, impression: str, birads: str = ""
+) -> None:
+    """Phase one: the reviewer's own reading, from the images and question alone.
+
+    Filing it opens the original report (and, for a third opinion, the second opinion); it
+    cannot be changed afterwards, which is what makes the comparison honest.
+    """
+    _guard_open(opinion, by)
+    if not findings.strip() or not impression.strip():
+        raise ReviewError("Write your findings and your impression.")
+    if opinion.case.is_mammogram and not birads:
+        raise ReviewError("Give a BI-RADS category for a breast imaging case.")
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Opinion.objects.filter(
+            pk=opinion.pk, blind_read_at__isnull=True, signed_at__isnull=True
+        ).update(
+            findings=findings.strip(),
+            impression=impression.strip(),
+            birads=birads,
+            blind_read_at=now,
+        )
+        if updated != 1:
+            raise ReviewError("Your independent reading was already filed.")
+        CaseEvent.objects.create(
+            case=opinion.case,
+            at=now,
+            actor=by,
+            message="The specialist filed an independent reading of your images.",
+        )
+    opinion.refresh_from_db()
+
+
+def grade_concordance(
+    opinion: Opinion,
+    *,
+    by,
+    radpeer: str,
+    comment: str = "",
+    original_birads: str = "",
+    tie_break: str = "",
+    recommendations: str = "",
+    patient_summary: str,
+) -> None:
+    """Phase two: compare with the original report (RADPEER) and write the patient's summary."""
+    _guard_open(opinion, by)
+    if opinion.is_blind:
+        raise ReviewError("File your independent reading first.")
+    if radpeer in SIGNIFICANT_RADPEER and not comment.strip():
+        raise ReviewError("Explain the discrepancy: a comment is required from RADPEER 2b up.")
+    if opinion.is_third_opinion and not tie_break:
+        raise ReviewError("Say which earlier reading yours supports.")
+    if not patient_summary.strip():
+        raise ReviewError("Write a short summary for the patient.")
+    Opinion.objects.filter(pk=opinion.pk, signed_at__isnull=True).update(
+        radpeer=radpeer,
+        concordance_comment=comment.strip(),
+        original_birads=original_birads,
+        tie_break=tie_break,
+        recommendations=recommendations.strip(),
+        patient_summary=patient_summary.strip(),
+        graded_at=timezone.now(),
+    )
+    opinion.refresh_from_db()
+
+
+def _signature_matches(typed: str, reviewer: ReviewerProfile) -> bool:
+    names = {reviewer.display_name, reviewer.display_name.removeprefix("Dr. ")}
+    names.add(reviewer.user.get_full_name())
+    return typed.strip().casefold() in {n.strip().casefold() for n in names if n.strip()}
+
+
+def sign_report(
+    opinion: Opinion, *, by, signed_name: str, uploaded: UploadedFile | None = None
+) -> None:
+    """in_review -> report_ready: the reviewer signs; the PDF is generated (or theirs is kept).
+
+    The PDF is made and stored before the database changes (no slow I/O inside a transaction);
+    if the signature then loses a race, the stored file is removed again.
+    """
+    _guard_open(opinion, by)
+    if opinion.graded_at is None:
+        raise ReviewError("Grade the comparison with the original report before signing.")
+    if not _signature_matches(signed_name, opinion.reviewer):
+        raise ReviewError("Type your name as it appears on your profile to sign.")
+    signed_at = timezone.now()
+    if uploaded is not None:
+        try:
+            check_pdf(uploaded)
+        except RecordError as exc:
+            raise ReviewError(str(exc)) from exc
+        uploaded.seek(0)
+        content = uploaded.read()
+    else:
+        content = reports.render_pdf(opinion, signed_name=signed_name.strip(), signed_at=signed_at)
+    key = default_storage.save(
+        opinion.pdf.field.upload_to(opinion, "report.pdf"), ContentFile(content)
+    )
+    try:
+        with transaction.atomic():
+            updated = Opinion.objects.filter(
+                pk=opinion.pk, signed_at__isnull=True, released_at__isnull=True
+            ).update(
+                signed_at=signed_at,
+                signed_name=signed_name.strip(),
+                pdf=key,
+                pdf_sha256=hashlib.sha256(content).hexdigest(),
+                pdf_uploaded=uploaded is not None,
+            )
+            if updated != 1:
+                raise ReviewError("This report was already signed.")
+            transition(
+                opinion.case,
+                to=Case.Status.REPORT_READY,
+                allowed_from=[Case.Status.IN_REVIEW],
+                by=by,
+                message=(
+                    "Your third-opinion report is ready."
+                    if opinion.is_third_opinion
+                    else "Your second-opinion report is ready."
+                ),
+            )
+    except CaseError:
+        default_storage.delete(key)
+        raise
+    opinion.refresh_from_db()
+    logger.info("opinion %s signed for case %s", opinion.code, opinion.case.code)
+
+
+# --- After the report ----------------------------------------------------------------------------
+
+
+def latest_signed(case: Case) -> Opinion | None:
+    return case.opinions.filter(signed_at__isnull=False).order_by("-round", "-signed_at").first()
+
+
+def can_request_third_opinion(case: Case) -> bool:
+    latest = latest_signed(case)
+    return (
+        case.status == Case.Status.REPORT_READY
+        and latest is not None
+        and latest.round == 1
+        and latest.is_discordant
+    )
+
+
+def request_third_opinion(case: Case, *, by) -> None:
+    """report_ready -> queued: a discordant second opinion gets a tie-breaking third reader.
+
+    The case returns to the same subspecialty queue, unassigned; `matching.earlier_readers`
+    keeps both earlier readers away from it, and the new reader starts blind to both reports.
+    """
+    if not can_request_third_opinion(case):
+        raise ReviewError("A third opinion is offered when the two readings differ significantly.")
+    transition(
+        case,
+        to=Case.Status.QUEUED,
+        allowed_from=[Case.Status.REPORT_READY],
+        by=by,
+        message=(
+            "You asked for a tie-breaking third opinion: another specialist will read your "
+            "images without seeing the earlier reports first."
+        ),
+        assigned_reviewer=None,
+    )
+
+
+def ask_question(opinion: Opinion, *, by, text: str) -> FollowUpQuestion:
+    """A patient's follow-up question on a signed report; at most three per report."""
+    if not opinion.is_signed:
+        raise ReviewError("Questions can be asked once the report is ready.")
+    if not text.strip():
+        raise ReviewError("Write your question first.")
+    with transaction.atomic():
+        # Lock the report row so two questions sent at once cannot both be the third.
+        Opinion.objects.select_for_update().filter(pk=opinion.pk).first()
+        if opinion.questions.count() >= MAX_FOLLOW_UP_QUESTIONS:
+            raise ReviewError(
+                f"You have asked the {MAX_FOLLOW_UP_QUESTIONS} follow-up questions this report "
+                "includes; your care coordinator can help with more."
+            )
+        question = FollowUpQuestion.objects.create(
+            opinion=opinion, asked_by=by, question=text.strip()
+        )
+        CaseEvent.objects.create(
+            case=opinion.case, actor=by, message="You asked the specialist a follow-up question."
+        )
+    return question
+
+
+def answer_question(question: FollowUpQuestion, *, by, text: str) -> None:
+    """The reviewer who signed the report answers a follow-up question, once."""
+    if question.opinion.reviewer.user_id != getattr(by, "pk", None):
+        raise ReviewError("Only the specialist who wrote the report can answer.")
+    if not text.strip():
+        raise ReviewError("Write your answer first.")
+    now = timezone.now()
+    with transaction.atomic():
+        updated = FollowUpQuestion.objects.filter(
+            Q(answered_at__isnull=True), pk=question.pk
+        ).update(answer=text.strip(), answered_at=now)
+        if updated != 1:
+            raise ReviewError("This question was already answered.")
+        CaseEvent.objects.create(
+            case=question.opinion.case,
+            at=now,
+            actor=by,
+            message="The specialist answered your follow-up question.",
+        )
+    question.refresh_from_db()

@@ -1,0 +1,73 @@
+"""The study download: a stored zip streamed from storage, exact size up front, audited."""
+
+import io
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from requests_app.models import AuditEvent
+from reviewers import services
+from tests.reviewers.conftest import validated_case
+
+
+def _download(client, case):
+    response = client.get(reverse("reviewers:study-zip", args=[case.code]))
+    body = b"".join(response.streaming_content) if response.status_code == 200 else b""
+    return response, body
+
+
+def _assert_same_files(body: bytes, folder, files) -> None:
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.testzip() is None
+        infos = archive.infolist()
+        assert {i.compress_type for i in infos} == {zipfile.ZIP_STORED}
+        expected = {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
+        assert {i.filename for i in infos} == set(expected)
+        for info in infos:
+            assert archive.read(info) == expected[info.filename], info.filename
+
+
+def test_claimed_case_downloads_as_a_stored_zip_of_the_uploaded_folders(
+    client, alice, rita_profile, tmp_path
+):
+    case, files = validated_case(alice, tmp_path)
+    services.claim_case(case, reviewer=rita_profile, by=rita_profile.user)
+    client.force_login(rita_profile.user)
+    response, body = _download(client, case)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert int(response["Content-Length"]) == len(body)
+    assert f"case-{case.short_code}-study.zip" in response["Content-Disposition"]
+    assert "Jane" not in response["Content-Disposition"]
+    _assert_same_files(body, tmp_path, files)  # CD/DICOM/SER1/IM0001 ... byte for byte
+    audit = AuditEvent.objects.get(target_type="study", case_code=case.code)
+    assert (audit.action, audit.actor) == (AuditEvent.Action.DOWNLOAD, rita_profile.user)
+
+
+def test_a_case_waiting_in_the_queue_shows_its_question_but_not_its_images(
+    client, alice, rita_profile, tmp_path
+):
+    case, _ = validated_case(alice, tmp_path)
+    client.force_login(rita_profile.user)
+    assert client.get(reverse("reviewers:case-detail", args=[case.code])).status_code == 200
+    response, _ = _download(client, case)
+    assert response.status_code == 404
+    assert not AuditEvent.objects.filter(target_type="study").exists()
+
+
+def test_zip_streams_from_s3_storage_too(client, alice, rita_profile, tmp_path, s3_bucket):
+    case, files = validated_case(alice, tmp_path)
+    services.claim_case(case, reviewer=rita_profile, by=rita_profile.user)
+    client.force_login(rita_profile.user)
+    response, body = _download(client, case)
+    assert response.status_code == 200 and int(response["Content-Length"]) == len(body)
+    _assert_same_files(body, tmp_path, files)
+
+
+@pytest.mark.parametrize("who", ["alice", "bob"])
+def test_patients_get_404_for_the_reviewer_download(client, alice, who, request, tmp_path):
+    case, _ = validated_case(alice, tmp_path)
+    client.force_login(request.getfixturevalue(who))
+    assert _download(client, case)[0].status_code == 404
