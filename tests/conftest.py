@@ -14,6 +14,7 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
 from pypdf import PdfWriter
 
 from insurance.models import CaseInsurance
@@ -225,3 +226,19 @@ def pytest_collection_modifyitems(items):
         if not marker.kwargs.get("serialized_rollback"):
             kwargs = {**marker.kwargs, "serialized_rollback": True}
             item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def serialized_data_survives_playwright(django_db_setup):
+    """Let serialized_rollback restore the migrations' data after Playwright has started.
+
+    Playwright's sync API runs an asyncio loop on the main thread; from then on Django's
+    thread-critical connection storage (asgiref) switches to a context-var store and builds a
+    new connection object, which lacks the serialized data the first one was given, so every
+    later test would start with no subspecialties. Shared through the class, every connection
+    object has it.
+    """
+    connection = connections["default"]
+    contents = getattr(connection, "_test_serialized_contents", None)
+    if contents is not None:
+        type(connection)._test_serialized_contents = contents

@@ -5,7 +5,6 @@ Each test saves a screenshot of the page it is about in its tmp_path, for a pers
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connections
 from playwright.sync_api import Page, expect
 
 from insurance import services
@@ -19,22 +18,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def serialized_data_survives_playwright(django_db_setup):
-    """Let serialized_rollback restore the migrations' data after Playwright has started.
-
-    Playwright's sync API runs an asyncio loop on the main thread; from then on Django's
-    thread-critical connection storage (asgiref) switches to a context-var store and builds a
-    new connection object, which lacks the serialized data the first one was given, so every
-    later test would start with no subspecialties. Shared through the class, every connection
-    object has it.
-    """
-    connection = connections["default"]
-    contents = getattr(connection, "_test_serialized_contents", None)
-    if contents is not None:
-        type(connection)._test_serialized_contents = contents
 
 
 @pytest.fixture
