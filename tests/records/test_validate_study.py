@@ -92,7 +92,21 @@ def subprocess_database_url(django_db_setup) -> str:
 
 
 @pytest.fixture
-def run(subprocess_database_url: str) -> Run:
+def migrated_rows(subprocess_database_url: str, django_db_blocker) -> None:
+    """The data migrations' rows (routing rules) in the database the subprocess reads.
+
+    A transactional test empties every table when it ends, and serialized rollback puts the
+    rows back only when the next such test starts; this test reads them from another process.
+    """
+    from reviewers.models import RoutingRule
+
+    with django_db_blocker.unblock():
+        if not RoutingRule.objects.exists():
+            connection.creation.deserialize_db_from_string(connection._test_serialized_contents)
+
+
+@pytest.fixture
+def run(subprocess_database_url: str, migrated_rows: None) -> Run:
     """Run ``manage.py validate_study`` as a separate process; ``env`` overrides variables."""
 
     def run(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
