@@ -76,7 +76,7 @@ class CaseAdmin(admin.ModelAdmin):
     list_select_related = ["requested_subspecialty", "queue"]
     search_fields = ["code", "patient__email", "patient_name"]
     date_hierarchy = "created_at"
-    raw_id_fields = ["patient", "assigned_reviewer"]
+    raw_id_fields = ["patient"]
     readonly_fields = [
         "code",
         "status",
@@ -85,6 +85,9 @@ class CaseAdmin(admin.ModelAdmin):
         "updated_at",
         "submitted_at",
         "consent_at",
+        # Queue and reviewer change only through routing and the assignment page's services.
+        "queue",
+        "assigned_reviewer",
     ]
     inlines = [InsuranceInline, AuthorizationInline, DocumentInline, UploadInline, CaseEventInline]
     fieldsets = [

@@ -9,7 +9,25 @@ COORDINATORS = "Coordinators"
 COORDINATOR_PERMISSIONS = {
     "requests_app": ["view_case", "change_case", "view_caseevent", "view_authorization"],
     "records": ["view_document", "view_upload", "view_uploadfile"],
-    "insurance": ["view_caseinsurance", "change_caseinsurance"],
+    "insurance": [
+        "view_caseinsurance",
+        "change_caseinsurance",
+        "view_payer",
+        "add_payer",
+        "change_payer",
+        "view_plan",
+        "add_plan",
+        "change_plan",
+        "view_serviceprice",
+        "change_serviceprice",
+        "view_coveragecheck",
+        "view_priorauthorization",
+        "change_priorauthorization",
+        "view_casereferral",
+        "change_casereferral",
+        "view_networkgapexception",
+        "change_networkgapexception",
+    ],
     "reviewers": ["view_subspecialty", "view_reviewerprofile", "change_reviewerprofile"],
 }
 
