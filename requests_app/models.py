@@ -104,6 +104,12 @@ class CaseQuerySet(models.QuerySet):
         return self.filter(Q(assigned_reviewer=profile) | queued)
 
 
+class Priority(models.IntegerChoices):
+    ROUTINE = 0, "Routine"
+    HIGH = 1, "High"
+    URGENT = 2, "Urgent"
+
+
 class Case(models.Model):
     """A patient's request for a second opinion on one imaging exam."""
 
@@ -207,11 +213,23 @@ class Case(models.Model):
 
     consent_at = models.DateTimeField(null=True, blank=True)
 
+    # Triage: how soon, whether a coordinator paused the clock, and when this status should end.
+    priority = models.PositiveSmallIntegerField(
+        choices=Priority.choices, default=Priority.ROUTINE, db_index=True
+    )
+    on_hold = models.BooleanField(default=False, db_index=True)
+    hold_reason = models.CharField(max_length=300, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sla_escalated_at = models.DateTimeField(null=True, blank=True)
+
     objects = CaseQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "status_changed_at"])]
+        indexes = [
+            models.Index(fields=["status", "status_changed_at"]),
+            models.Index(fields=["-priority", "sla_due_at"], name="case_triage_order"),
+        ]
 
     def __str__(self) -> str:
         return f"Case {str(self.code)[:8]}"
@@ -312,3 +330,95 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.target_type} {self.target_code}"
+
+
+class SlaTarget(models.Model):
+    """How long a case may stay in a status, for every queue or for one subspecialty's queue."""
+
+    status = models.CharField(max_length=24, choices=Case.Status.choices)
+    subspecialty = models.ForeignKey(
+        "reviewers.Subspecialty",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        help_text="Empty: the target for every subspecialty without its own.",
+    )
+    hours = models.PositiveIntegerField(help_text="Working time allowed in this status, in hours.")
+    warn_hours = models.PositiveIntegerField(
+        default=24, help_text="Show the case as due soon this many hours before the target."
+    )
+
+    class Meta:
+        ordering = ["status", "subspecialty"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status", "subspecialty"], name="sla_target_per_status_and_subspecialty"
+            ),
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(subspecialty__isnull=True),
+                name="sla_default_target_per_status",
+            ),
+        ]
+        verbose_name = "SLA target"
+
+    def __str__(self) -> str:
+        where = self.subspecialty_id or "any queue"
+        return f"{self.get_status_display()} ({where}): {self.hours} h"
+
+
+class Message(models.Model):
+    """A message on a case between the patient and the care team (coordinators)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    from_care_team = models.BooleanField(default=False)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the other side first read it."
+    )
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Message {str(self.code)[:8]}"
+
+
+class Notification(models.Model):
+    """Something a user should know about, shown on the site and (for most kinds) emailed.
+
+    The title holds no PHI beyond the recipient's first name: emails are built from it.
+    """
+
+    class Kind(models.TextChoices):
+        STATUS = "status", "Status changed"
+        RECORDS_MISSING = "records_missing", "Records needed"
+        REPORT_READY = "report_ready", "Report ready"
+        MESSAGE = "message", "New message"
+        RECORDS_REQUEST = "records_request", "Records request reminder"
+        SLA = "sla", "Case past its target time"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    link = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "read_at"])]
+
+    def __str__(self) -> str:
+        return self.title

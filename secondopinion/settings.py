@@ -199,6 +199,15 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Periodic jobs (beat copies them into its database schedule, where the admin can tune them).
+CELERY_BEAT_SCHEDULE = {
+    "check-sla": {"task": "requests_app.tasks.check_sla_task", "schedule": 15 * 60},
+    "remind-records-requests": {
+        "task": "records.tasks.remind_records_requests_task",
+        "schedule": 6 * 60 * 60,
+    },
+    "sweep-uploads": {"task": "records.tasks.sweep_uploads_task", "schedule": 5 * 60},
+}
 CELERY_TIMEZONE = "UTC"
 
 # Accounts --------------------------------------------------------------------------------------
