@@ -421,6 +421,10 @@ def _copy_member(
         raise _Refused(make("corrupt_archive", where)) from exc
     except Exception as exc:  # BadZipFile (bad CRC), zlib.error, EOFError on truncated data
         raise _Refused(make("corrupt_archive", where)) from exc
+    if produced != info.file_size:
+        # zipfile checks the CRC of what the member holds, not its declared size: a central
+        # directory announcing more than there is was not written by an export tool.
+        raise _Refused(make("corrupt_archive", where))
     return produced, is_zip_magic(head)
 
 

@@ -22,9 +22,10 @@ Choices worth knowing:
   deflated stream.
 * The DICOMDIR is an index: files are found by walking the tree, the index is only cross-checked.
 * Nothing here logs or prints a value read from a file: names, IDs and dates of birth are PHI.
-  pydicom's own warnings (which quote values) are silenced while it reads; that uses
-  ``warnings.catch_warnings``, which is process-wide, so call these functions from one thread
-  per process (Celery's prefork pool, a management command) rather than from a thread pool.
+  pydicom's own warnings and log lines (which quote values) are silenced while it reads; that
+  uses ``warnings.catch_warnings`` and the "pydicom" logger's ``disabled`` flag, both
+  process-wide, so call these functions from one thread per process (Celery's prefork pool, a
+  management command) rather than from a thread pool.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import dataclasses
 import errno
 import io
 import itertools
+import logging
 import math
 import os
 import re
@@ -88,6 +90,7 @@ MAX_DICOMDIR_BYTES: Final = 64 * MiB
 PREVIEW_MAX_SIDE: Final = 256
 _MAX_FRAGMENTS: Final = 1_000_000
 _DEFER_BYTES: Final = 4 * KiB  # every value we read is tiny; a huge one is a lie, not data
+_INFLATE_STEP: Final = 1 * MiB
 
 DICOMDIR_SOP_CLASS: Final = "1.2.840.10008.1.3.10"
 _FOR_PROCESSING_SOP_CLASSES: Final = frozenset(
@@ -133,8 +136,11 @@ _TAGS: Final = {
     "rows": 0x00280010,
     "columns": 0x00280011,
     "bits_allocated": 0x00280100,
+    "burned_in_annotation": 0x00280301,
 }
 _TAG_LIST: Final = list(_TAGS.values())
+
+_PYDICOM_LOGGER: Final = logging.getLogger("pydicom")
 
 # Errors of our own machine, not of the patient's file: let the task fail and retry.
 _INFRASTRUCTURE_ERRNOS: Final = frozenset(
@@ -185,6 +191,7 @@ class FileResult:
     number_of_frames: int = 1
     bits_allocated: int | None = None
     samples_per_pixel: int = 1
+    burned_in_annotation: bool = False
     has_pixel_data: bool = False
     file_size: int = 0
 
@@ -293,9 +300,7 @@ def inspect_file(path: str | os.PathLike[str], *, rel_path: str | None = None) -
     """
     result = FileResult(path=os.fspath(path) if rel_path is None else rel_path)
     try:
-        # pydicom warns about odd values by quoting them: a patient's name must not reach logs.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _Quiet():
             _inspect(Path(path), result)
     except _Reject as reject:
         result.problems.append(make(reject.code, result.path))
@@ -308,6 +313,20 @@ def inspect_file(path: str | os.PathLike[str], *, rel_path: str | None = None) -
         # MemoryError (absurd lengths), zlib.error...: the file is damaged, the worker goes on.
         result.problems.append(make(_damaged_code(result), result.path))
     return result
+
+
+class _Quiet(warnings.catch_warnings):
+    """pydicom quotes odd values (a name, an ID) in its warnings AND its log: silence both."""
+
+    def __enter__(self) -> None:
+        super().__enter__()
+        warnings.simplefilter("ignore")
+        self._was_disabled = _PYDICOM_LOGGER.disabled
+        _PYDICOM_LOGGER.disabled = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        _PYDICOM_LOGGER.disabled = self._was_disabled
+        super().__exit__(*exc_info)
 
 
 def _damaged_code(result: FileResult) -> str:
@@ -350,6 +369,8 @@ def _inspect(path: Path, result: FileResult) -> None:
             ds, pixel_at = _read_header(source, layout.dataset_start, layout, complete=False)
         _fill_fields(ds, result, layout)
         _check_uids(result)
+        if result.burned_in_annotation:
+            result.problems.append(make("burned_in_annotation", result.path))
         _check_completeness(ds, source, pixel_at, result, layout)
 
 
@@ -506,18 +527,17 @@ def _inflate_bounded(fp: BinaryIO, limit: int) -> bytes:
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     parts: list[bytes] = []
     produced = 0
-    while not inflater.eof and (chunk := fp.read(256 * KiB)):
-        while chunk:
-            data = inflater.decompress(chunk, limit + 1 - produced)
-            produced += len(data)
-            if produced > limit:
-                raise _Reject("deflated_too_large")
-            parts.append(data)
-            chunk = inflater.unconsumed_tail
-            if inflater.eof:
-                break
-    if not inflater.eof:
-        raise _Reject("truncated")
+    while not inflater.eof:
+        chunk = inflater.unconsumed_tail or fp.read(256 * KiB)
+        # One call inflates at most one step: zlib builds its output in blocks and joins them,
+        # so a single call allowed the whole limit would briefly hold it twice.
+        data = inflater.decompress(chunk, min(limit + 1 - produced, _INFLATE_STEP))
+        if not chunk and not data:
+            raise _Reject("truncated")
+        produced += len(data)
+        if produced > limit:
+            raise _Reject("deflated_too_large")
+        parts.append(data)
     return b"".join(parts)
 
 
@@ -628,9 +648,16 @@ def _fill_fields(ds: Dataset, result: FileResult, layout: _Layout) -> None:
     r.photometric_interpretation = fields.text(t["photometric_interpretation"]).upper()
     r.rows = fields.unsigned_short(t["rows"])
     r.columns = fields.unsigned_short(t["columns"])
-    r.number_of_frames = max(fields.integer(t["number_of_frames"]) or 1, 1)
+    frames_tag = t["number_of_frames"]
+    frames = fields.integer(frames_tag)
+    if frames is None and frames_tag in fields.raw and fields.text(frames_tag):
+        # 1e20 frames read as "absent" would pass as one frame: what the file holds is unknown.
+        raise _Reject("truncated")
+    r.number_of_frames = max(frames or 1, 1)
     r.bits_allocated = fields.unsigned_short(t["bits_allocated"])
     r.samples_per_pixel = max(fields.unsigned_short(t["samples_per_pixel"]) or 1, 1)
+    burned_in = t["burned_in_annotation"]
+    r.burned_in_annotation = burned_in in fields.raw and fields.text(burned_in).upper() == "YES"
     for name in _SHARED_FIELDS:
         setattr(r, name, _shared(getattr(r, name)))
 
@@ -856,8 +883,7 @@ def check_dicomdir(path: str | os.PathLike[str], *, rel_path: str | None = None)
         size = path.stat().st_size
         if size > MAX_DICOMDIR_BYTES or not path.is_file():
             return [make("dicomdir_unreadable", shown)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _Quiet():
             ds = dcmread(path, force=True, specific_tags=[_DIRECTORY_RECORDS])
             records = ds.get_item(_DIRECTORY_RECORDS, keep_deferred=True)
             if records is None or _cut_short(records, size):
@@ -954,8 +980,7 @@ def make_preview(
     if info.kind != "instance" or not info.has_pixel_data:
         return make("undecodable_pixels", shown)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _Quiet():
             array, ds = _decode_frame(Path(path), info, frame)
     except OSError as exc:
         if exc.errno in _INFRASTRUCTURE_ERRNOS:
@@ -963,7 +988,8 @@ def make_preview(
         return make("undecodable_pixels", shown)
     except Exception:  # any codec failure means the same to the patient
         return make("undecodable_pixels", shown)
-    return _to_image(array, ds, max_side)
+    with _Quiet():  # reading the window and photometric values decodes text too
+        return _to_image(array, ds, max_side)
 
 
 def _decode_frame(path: Path, info: FileResult, frame: int | None) -> tuple[np.ndarray, Dataset]:
@@ -1176,20 +1202,17 @@ class _Upload:
             self.ignored += 1
             return
         suffix = pure.suffix.lower()
-        if suffix == ".pdf":
-            self.ignored += 1
-            if not in_viewer:  # a viewer's manual is not the patient's report
-                self.problems.append(make("pdf_document", rel))
-            return
         if suffix in _OTHER_ARCHIVE_EXTENSIONS:
             self._not_usable(make("unsupported_archive", rel), in_viewer)
             return
-        if suffix == ".zip" and not in_viewer:
-            self._zip(absolute, rel, inside_archive)
-            return
+        # The content decides, not the name: "scan.zip" may be an image and "IM1.pdf" too. A
+        # file named .zip that is neither DICOM nor PDF is opened as a zip to say what is wrong.
         result = inspect_file(absolute, rel_path=rel)
-        if result.kind == "zip" and not in_viewer:
-            self._zip(absolute, rel, inside_archive)
+        if result.kind == "zip" or (suffix == ".zip" and result.kind == "other"):
+            if in_viewer:
+                self.ignored += 1
+            else:
+                self._zip(absolute, rel, inside_archive)
         elif result.kind == "dicomdir":
             self.ignored += 1  # an index, not an image
             self.dicomdirs.append((absolute, rel))

@@ -95,6 +95,11 @@ CODES: Final[dict[str, tuple[str, str]]] = {
         "This file contains a hidden program alongside the image, so for your safety we did not "
         "accept it. Please ask the imaging centre for a fresh copy of your images.",
     ),
+    "burned_in_annotation": (
+        WARNING,
+        "Some images have writing burned into the picture itself (often a name or a date of "
+        "birth). This is common and the review can go ahead; the specialist will see that text.",
+    ),
     "undecodable_pixels": (
         ERROR,
         "We could not open the picture inside one of the images of this series. " + _AGAIN,

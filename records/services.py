@@ -17,7 +17,7 @@ from django.db.models import Count, Sum
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from requests_app.models import Case, CaseEvent
 from requests_app.services import ensure_editable
@@ -38,6 +38,10 @@ SIGNATURES = [
     (128, b"DICM", "dicom"),
 ]
 PICTURES = {"jpeg", "png", "gif", "tiff", "heic"}
+# File systems hold names of up to 255 bytes; the worker may add a "~2" to a repeated path.
+NAME_MAX_BYTES = 200
+# Actions that run something when the PDF is opened or clicked: no report needs them.
+ACTIVE_ACTIONS = {"/JavaScript", "/Launch"}
 
 
 class RecordError(Exception):
@@ -103,9 +107,10 @@ def check_pdf(uploaded: UploadedFile) -> int:
                 "(or ask the facility for one) and add that instead."
             )
         pages = len(reader.pages)
+        active = _has_active_content(reader)
     except RecordError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
+    except Exception as exc:  # crafted PDFs make pypdf raise almost anything
         raise RecordError(
             "This PDF seems to be damaged and cannot be opened. Please download it again from "
             "where you got it and add the new copy."
@@ -114,7 +119,36 @@ def check_pdf(uploaded: UploadedFile) -> int:
         uploaded.seek(0)
     if pages == 0:
         raise RecordError("This PDF has no pages. Please check you chose the right file.")
+    if active:
+        raise RecordError(
+            "This PDF contains scripts or commands that start other programs, which we do not "
+            "accept for safety. Please print it to a new PDF (“Print”, then “Save as PDF”) and "
+            "add that copy."
+        )
     return pages
+
+
+def _has_active_content(reader: PdfReader) -> bool:
+    """JavaScript or a launch action anywhere in the document (pypdf decodes #-escaped names)."""
+    seen: set[tuple[int, int]] = set()
+    stack: list[object] = [reader.trailer]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, IndirectObject):
+            if (obj.idnum, obj.generation) in seen:
+                continue
+            seen.add((obj.idnum, obj.generation))
+            obj = obj.get_object()
+        if isinstance(obj, DictionaryObject):
+            action = obj.get("/S")
+            if isinstance(action, IndirectObject):
+                action = action.get_object()
+            if action in ACTIVE_ACTIONS or "/JS" in obj or "/JavaScript" in obj:
+                return True
+            stack.extend(obj.values())
+        elif isinstance(obj, ArrayObject):
+            stack.extend(obj)
+    return False
 
 
 def add_document(case: Case, *, by, kind: str, uploaded: UploadedFile) -> Document:
@@ -152,12 +186,18 @@ def delete_document(document: Document, *, by) -> None:
 
 
 def clean_relative_path(raw: str, fallback: str) -> str:
-    """A relative path to keep: forward slashes, no '..', no leading slash, no drive letter."""
-    parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    """A relative path to keep: forward slashes, no '..', '/', drive, NUL or over-long name."""
+    # A lone surrogate or a NUL fits neither the database nor a file name.
+    text = raw.encode("utf-8", "replace").decode().replace("\x00", "")
+    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".", "..")]
     if parts and len(parts[0]) == 2 and parts[0][1] == ":":
         parts = parts[1:]
-    path = posixpath.join(*parts) if parts else fallback
-    return path[-400:]
+    parts = [p.encode()[:NAME_MAX_BYTES].decode("utf-8", "ignore") for p in parts]
+    path = posixpath.join(*parts) if parts else ""
+    if len(path) > 400:
+        # Keep the end in whole names: a cut must not start at "/etc/..." or at a "..".
+        path = path[-400:].partition("/")[2]
+    return path or fallback
 
 
 def _check_room(case: Case, *, adding_files: int, adding_bytes: int) -> None:
@@ -294,6 +334,15 @@ def complete_file(row: UploadFile, *, parts: list[multipart.Part]) -> UploadFile
     if not parts:
         raise RecordError("No part of this file arrived. Please add it again.")
     done = multipart.backend().complete(row.key, row.multipart_id, parts)
+    if done.size != row.size:
+        # Parts that go straight to S3 are not counted on the way: the announced size is what
+        # the allowance was checked against, so a file that grew (or shrank) is not kept.
+        default_storage.delete(row.key)
+        row.delete()
+        raise RecordError(
+            f"This file arrived with {filesizeformat(done.size)} instead of the "
+            f"{filesizeformat(row.size)} announced. Please add it again."
+        )
     UploadFile.objects.filter(pk=row.pk, status=UploadFile.Status.RECEIVING).update(
         status=UploadFile.Status.COMPLETE, size=done.size, sha256=done.sha256
     )

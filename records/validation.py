@@ -3,24 +3,30 @@
 The worker lays the upload's files out under their relative paths (hard links on disk storage,
 a streamed copy from S3), runs the header validator over them, stores what it found in bulk and
 routes the case when its records are in order. Storage and pydicom I/O happen outside database
-transactions; every step can run again after a crash and ends in the same state.
+transactions; every step can run again after a crash and ends in the same state. One worker at a
+time checks an upload (a lock that dies with its holder), and a sweeper sends again the checks
+whose task was lost.
 """
 
+import fcntl
 import hashlib
 import io
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from insurance import services as insurance_services
@@ -37,18 +43,80 @@ logger = logging.getLogger(__name__)
 COPY_CHUNK = 1024 * 1024
 # Warnings a coordinator should look at before a specialist reads the case.
 COORDINATOR_CODES = {"patient_mismatch", "multiple_patients", "modality_mismatch"}
+# First key of the PostgreSQL advisory lock held while an upload is checked (the second is its id).
+LOCK_NAMESPACE = 0x5EC0
+# A worker killed a moment ago may still hold the lock until its connection is seen to close.
+LOCK_WAIT = 3.0
 
 
-def validate_upload(upload_id: int) -> None:
-    """Check one received upload (once; a redelivered task finds nothing left to do)."""
-    upload = _claim(upload_id)
-    if upload is None:
+def validate_upload(upload_id: int, *, retried_on: tuple[type[Exception], ...] = ()) -> None:
+    """Check one received upload, once: a delivery that finds it checked or being checked returns.
+
+    An attempt cut short by one of `retried_on` (the task tries again) does not count towards
+    VALIDATION_MAX_ATTEMPTS: that cap is for files that crash or stall every worker.
+    """
+    with _upload_lock(upload_id) as held:
+        if not held:
+            logger.info("upload %s is being checked by another worker", upload_id)
+            return
+        upload = _claim(upload_id)
+        if upload is None:
+            return
+        try:
+            if upload.validation_attempts > settings.VALIDATION_MAX_ATTEMPTS:
+                _give_up(upload)
+            else:
+                _check(upload)
+        except retried_on:
+            _refund_attempt(upload)
+            raise
+        advance_case(upload.case_id)
+
+
+@contextmanager
+def _upload_lock(upload_id: int) -> Iterator[bool]:
+    """Whether this process holds the upload's lock, for as long as the block runs.
+
+    The lock dies with the process that holds it (a PostgreSQL session lock on a connection of its
+    own, which the task's connection handling never closes; a file lock on SQLite), so a
+    redelivery after a crash takes over while a duplicate delivery beside a live check does not.
+    """
+    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        session = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            yield _acquire(lambda: _try_advisory_lock(session, upload_id))
+        finally:
+            session.close()  # ends the session, and the lock with it
         return
-    if upload.validation_attempts > settings.VALIDATION_MAX_ATTEMPTS:
-        _give_up(upload)
-    else:
-        _check(upload)
-    advance_case(upload.case_id)
+    path = Path(settings.VALIDATION_WORK_DIR) / "locks" / f"upload-{upload_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        yield _acquire(lambda: _try_file_lock(handle))
+
+
+def _acquire(attempt: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + LOCK_WAIT
+    while not attempt():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _try_advisory_lock(session, upload_id: int) -> bool:
+    with session.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_lock(%s::integer, %s::integer)", [LOCK_NAMESPACE, upload_id]
+        )
+        return cursor.fetchone()[0]
+
+
+def _try_file_lock(handle) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _claim(upload_id: int) -> Upload | None:
@@ -65,15 +133,23 @@ def _claim(upload_id: int) -> Upload | None:
     return Upload.objects.select_related("case", "case__patient").get(pk=upload_id)
 
 
+def _refund_attempt(upload: Upload) -> None:
+    """An attempt the database or storage cut short was not the files' doing: it does not count."""
+    close_old_connections()  # the error may have broken this process's connection
+    Upload.objects.filter(
+        pk=upload.pk, status=Upload.Status.VALIDATING, validation_attempts__gt=0
+    ).update(validation_attempts=F("validation_attempts") - 1)
+
+
 def _give_up(upload: Upload) -> None:
-    """A file that crashes every worker that opens it: stop, and hand the case to a person."""
+    """A file that crashes or stalls every worker that opens it: stop, hand the case to a person."""
     logger.error(
         "upload %s could not be checked after %s attempts",
         upload.code,
         upload.validation_attempts - 1,
     )
+    _forget_previous_results(upload)
     with transaction.atomic():
-        UploadProblem.objects.filter(upload=upload).delete()
         UploadProblem.objects.create(
             upload=upload,
             code="validation_failed",
@@ -375,3 +451,52 @@ def _facts(studies) -> StudyFacts:
         body_parts=tuple(sorted(body_parts)),
         descriptions=tuple(sorted(d for d in descriptions if d)),
     )
+
+
+@dataclass(frozen=True)
+class Stalled:
+    """What the sweeper sends on again: uploads to check, and cases to move on (ids)."""
+
+    uploads: list[int]
+    cases: list[int]
+
+
+def find_stalled(*, now: datetime) -> Stalled:
+    """Checks whose task was lost (a broker restarted without its queue, a worker gone for good)
+    and submitted cases whose uploads are all checked but that never moved on.
+
+    Sending a check again is harmless when one still runs: the upload's lock turns the duplicate
+    away. Uploads still receiving are the patient's to finish or delete, and are left alone.
+    """
+    waiting = now - timedelta(minutes=settings.VALIDATION_REQUEUE_AFTER_MINUTES)
+    stalled = now - timedelta(
+        seconds=settings.CELERY_TASK_TIME_LIMIT,
+        minutes=settings.VALIDATION_STALLED_MARGIN_MINUTES,
+    )
+    uploads = Upload.objects.filter(
+        Q(status=Upload.Status.RECEIVED, completed_at__lt=waiting)
+        | Q(status=Upload.Status.VALIDATING, validation_started_at__lt=stalled)
+    ).values_list("pk", flat=True)
+    of_case = Upload.objects.filter(case=OuterRef("pk"))
+    cases = (
+        Case.objects.filter(status=Case.Status.SUBMITTED, status_changed_at__lt=waiting)
+        .exclude(
+            Exists(of_case.filter(status__in=[Upload.Status.RECEIVED, Upload.Status.VALIDATING]))
+        )
+        # Only a coordinator can move these on (advance_case leaves them as they are).
+        .exclude(
+            Exists(of_case.filter(status=Upload.Status.FAILED))
+            & ~Exists(of_case.filter(status=Upload.Status.VALID))
+        )
+        .alias(last_checked=Max("uploads__validated_at"))
+        .filter(Q(last_checked__lt=waiting) | Q(last_checked__isnull=True))
+        .values_list("pk", flat=True)
+    )
+    found = Stalled(uploads=sorted(uploads), cases=sorted(cases))
+    if found.uploads or found.cases:
+        logger.warning(
+            "sweep: %s uploads to check again, %s cases to move on",
+            len(found.uploads),
+            len(found.cases),
+        )
+    return found

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import urllib.request
 
 import pytest
@@ -120,6 +121,49 @@ def test_interrupted_upload_lists_received_parts_and_resumes(patient):
     assert _stored_bytes(UploadFile.objects.get(code=key)) == data
 
 
+def test_parts_land_in_place_and_the_file_is_linked_not_copied(patient, settings):
+    batch = patient.start()
+    data = bytes(range(256)) * (PART // 256 * 2) + b"tail"  # two full parts and a short one
+    key = patient.create_file(batch, "CD/IM1", len(data))["key"]
+    # the short last part first, before part 1 says how long the parts are
+    etags = {n: patient.put_part(batch, key, n, data[(n - 1) * PART : n * PART]) for n in (3, 1, 2)}
+    (received,) = settings.MULTIPART_DIR.glob("*/data")
+    inode = received.stat().st_ino
+    parts = [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2, 3)]
+    assert patient.complete(batch, key, parts).status_code == 200
+    row = UploadFile.objects.get(code=key)
+    assert os.stat(default_storage.path(row.key)).st_ino == inode  # written to disk once
+    assert _stored_bytes(row) == data
+    assert row.size == len(data) and row.sha256 == hashlib.sha256(data).hexdigest()
+    assert not any(settings.MULTIPART_DIR.iterdir())
+
+
+def test_parts_of_uneven_lengths_are_refused_rather_than_misplaced(patient):
+    batch = patient.start()
+    data = b"ab" + b"cdef" + b"gh"
+    key = patient.create_file(batch, "IM1", len(data))["key"]
+    pieces = {1: data[:2], 2: data[2:6], 3: data[6:]}
+    parts = [
+        {"PartNumber": n, "ETag": patient.put_part(batch, key, n, b)} for n, b in pieces.items()
+    ]
+    response = patient.complete(batch, key, parts)
+    assert response.status_code == 409
+    assert "do not fit" in response.json()["error"]
+    assert UploadFile.objects.get(code=key).status == UploadFile.Status.RECEIVING
+
+
+def test_a_part_sent_again_completes_only_with_its_latest_etag(patient):
+    batch = patient.start()
+    key = patient.create_file(batch, "IM1", 10)["key"]
+    stale = patient.put_part(batch, key, 1, b"0123456789")
+    fresh = patient.put_part(batch, key, 1, b"9876543210")  # the browser retried the part
+    assert fresh != stale
+    response = patient.complete(batch, key, [{"PartNumber": 1, "ETag": stale}])
+    assert response.status_code == 409
+    assert patient.complete(batch, key, [{"PartNumber": 1, "ETag": fresh}]).status_code == 200
+    assert _stored_bytes(UploadFile.objects.get(code=key)) == b"9876543210"
+
+
 def test_completing_with_a_missing_part_is_refused_and_nothing_is_lost(patient):
     batch = patient.start()
     key = patient.create_file(batch, "IM1", 10)["key"]
@@ -189,3 +233,15 @@ def test_on_s3_parts_go_straight_to_the_bucket(patient, s3_bucket):
     body = s3_bucket.get_object(Bucket=s3_bucket.bucket, Key=row.key)["Body"].read()
     assert body == data
     assert row.size == len(data) and row.sha256 == ""  # the worker hashes what it reads
+
+
+def test_on_s3_a_file_larger_than_announced_is_not_kept(patient, s3_bucket):
+    batch = patient.start()
+    key = patient.create_file(batch, "IM1", 4)["key"]  # counted against the allowance as 4 bytes
+    etag = patient.put_part(batch, key, 1, b"far more than four bytes")
+    response = patient.complete(batch, key, [{"PartNumber": 1, "ETag": etag}])
+    assert response.status_code == 409
+    assert "instead of the 4" in response.json()["error"]
+    assert not UploadFile.objects.filter(code=key).exists()
+    listed = s3_bucket.list_objects_v2(Bucket=s3_bucket.bucket).get("Contents", [])
+    assert listed == []
