@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
@@ -8,10 +9,19 @@ from .health import HealthzView
 admin.site.site_header = "SecondOpinion coordination"
 admin.site.site_title = "SecondOpinion coordination"
 admin.site.index_title = "Triage"
+# Coordinators log in through the site's login, with its rate limits and second factor.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", requests_views.landing, name="landing"),
     path("guide/", requests_views.guide, name="guide"),
+    path("notifications/", requests_views.notification_list, name="notifications"),
+    path("notifications/read/", requests_views.notifications_read, name="notifications-read"),
+    path(
+        "notifications/<uuid:code>/read/",
+        requests_views.notification_read,
+        name="notification-read",
+    ),
     path("accounts/", include("allauth.urls")),
     path("cases/", include("requests_app.urls")),
     path("cases/", include("records.urls")),

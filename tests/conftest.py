@@ -6,15 +6,24 @@ reviews, sam is a coordinator.
 
 import io
 import socket
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.base.internal.flows import post_authentication
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.utils import decrypt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
+from django.http import HttpRequest
+from django.test import Client
 from pypdf import PdfWriter
 
 from insurance.models import CaseInsurance
@@ -22,6 +31,7 @@ from requests_app import services
 from requests_app.models import Case
 from requests_app.roles import COORDINATORS
 from reviewers.models import ReviewerProfile, Subspecialty
+from secondopinion.second_factor import second_factor_required
 
 PASSWORD = "a-long-test-password-1"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,6 +56,46 @@ def make_user(email: str, *, first_name: str = "", last_name: str = "", **extra)
     )
     EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
     return user
+
+
+def authenticator_app(user) -> Authenticator:
+    """The user's authenticator app (TOTP), set up with a fresh secret if they have none."""
+    existing = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+    return existing or TOTP.activate(user, generate_totp_secret()).instance
+
+
+def totp_code(authenticator: Authenticator) -> str:
+    """The code the authenticator app shows now."""
+    counter = int(time.time()) // mfa_settings.TOTP_PERIOD
+    return format_hotp_value(hotp_value(decrypt(authenticator.data["secret"]), counter))
+
+
+@pytest.fixture(autouse=True)
+def force_login_uses_second_factor(monkeypatch):
+    """`client.force_login` stands for a whole login, second factor included.
+
+    Reviewers and coordinators must use an authenticator app (secondopinion/second_factor.py):
+    they get one, and their session records its use as a TOTP login does.
+    """
+    force_login = Client.force_login
+
+    def force_login_with_second_factor(client, user, backend=None):
+        force_login(client, user, backend)
+        if second_factor_required(user):
+            request = HttpRequest()
+            request.session = client.session
+            post_authentication(request, authenticator_app(user))
+            request.session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login_with_second_factor)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Rate limits, lockouts and used one-time codes never carry over from one test to the next."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -1,0 +1,341 @@
+"""Logging in and staying logged in: second factor, lockout, sessions, production settings, CSP.
+
+Here `client.force_login` is a password login only; the second factor is used through the real
+login and confirmation forms, with codes computed from the stored secret.
+"""
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from allauth.mfa.models import Authenticator
+from django.conf import settings
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from records import services as records_services
+from reviewers import services as reviewer_services
+from reviewers import viewer
+from tests.conftest import (
+    PASSWORD,
+    authenticator_app,
+    make_case,
+    pdf_upload,
+    totp_code,
+)
+from tests.reviewers.conftest import make_reviewer, validated_case
+
+ROOT = Path(__file__).resolve().parents[2]
+WRONG = "not-the-password-9"
+
+
+@pytest.fixture(autouse=True)
+def force_login_uses_second_factor():
+    """Overrides tests/conftest.py's: `force_login` logs in with the password only."""
+
+
+def log_in(client: Client, email: str, password: str = PASSWORD):
+    return client.post(reverse("account_login"), {"login": email, "password": password})
+
+
+def log_in_with_totp(client: Client, user) -> None:
+    """The whole login of someone with an authenticator app: password, then the app's code."""
+    authenticator = authenticator_app(user)
+    response = log_in(client, user.email)
+    assert response["Location"] == reverse("mfa_authenticate")
+    response = client.post(reverse("mfa_authenticate"), {"code": totp_code(authenticator)})
+    assert response.status_code == 302, response.content
+
+
+def login_errors(response) -> list[str]:
+    return response.context["form"].non_field_errors()
+
+
+def is_logged_in(client: Client) -> bool:
+    return client.get(reverse("requests:case-list")).status_code == 200
+
+
+# Second factor ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("persona", "home"),
+    [("rita", "reviewers:portal"), ("sam", "admin:index"), ("sam", "requests:case-list")],
+)
+def test_reviewer_or_coordinator_without_a_second_factor_is_sent_to_set_one_up(
+    client, db, request, persona, home
+):
+    client.force_login(request.getfixturevalue(persona))
+    response = client.get(reverse(home))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("mfa_index")
+    setup = client.get(reverse("mfa_index"))
+    assert setup.status_code == 200
+    assert "need a second factor" in setup.content.decode()
+
+
+def test_setup_pages_and_logging_out_stay_open_to_them(client, rita):
+    client.force_login(rita)
+    assert client.get(reverse("mfa_activate_totp")).status_code == 302  # asks for the password
+    assert client.get(reverse("account_reauthenticate")).status_code == 200
+    assert client.get(settings.STATIC_URL + "css/app.css").status_code == 200
+    client.post(reverse("account_logout"))
+    assert not is_logged_in(client)
+
+
+def test_a_reviewer_sets_up_an_authenticator_app_and_gets_to_work(client, rita):
+    log_in(client, rita.email)
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    page = client.get(reverse("mfa_activate_totp"))
+    secret = page.context["form"].secret
+    response = client.post(
+        reverse("mfa_activate_totp"), {"code": totp_code_for_secret(rita, secret)}
+    )
+    assert response["Location"] == reverse("mfa_view_recovery_codes")
+    assert Authenticator.objects.filter(user=rita, type=Authenticator.Type.RECOVERY_CODES).exists()
+    assert client.get(reverse("reviewers:portal")).status_code == 200
+
+
+def totp_code_for_secret(user, secret: str) -> str:
+    """The code for a secret not stored yet (the one the activation page shows)."""
+    unsaved = Authenticator(user=user, type=Authenticator.Type.TOTP, data={"secret": secret})
+    return totp_code(unsaved)
+
+
+def test_a_patient_needs_no_second_factor_but_may_add_one(client, alice):
+    client.force_login(alice)
+    assert client.get(reverse("requests:case-list")).status_code == 200
+    setup = client.get(reverse("mfa_index"))
+    assert setup.status_code == 200
+    assert "need a second factor" not in setup.content.decode()
+
+
+def test_admin_refuses_a_coordinator_who_logged_in_with_the_password_only(client, sam):
+    authenticator_app(sam)
+    client.force_login(sam)  # e.g. through the admin's own login form, before it was closed
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("mfa_reauthenticate"))
+    assert client.get(reverse("requests:case-list")).status_code == 200  # the rest stays open
+
+
+def test_admin_opens_after_a_totp_login(client, sam):
+    log_in_with_totp(client, sam)
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_admin_opens_after_confirming_with_the_app_in_the_session(client, sam):
+    authenticator = authenticator_app(sam)
+    client.force_login(sam)
+    client.post(reverse("mfa_reauthenticate"), {"code": totp_code(authenticator)})
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_wrong_code_does_not_log_in(client, sam):
+    authenticator = authenticator_app(sam)
+    log_in(client, sam.email)
+    right = totp_code(authenticator)
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    response = client.post(reverse("mfa_authenticate"), {"code": wrong})
+    assert response.status_code == 200
+    assert client.get(reverse("admin:index")).status_code == 302
+    assert not is_logged_in(client)
+
+
+def test_the_admin_login_form_is_the_sites_login(client, db):
+    response = client.get(reverse("admin:login"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login"))
+
+
+# Lockout and enumeration -----------------------------------------------------------------------
+
+
+def test_an_account_locks_after_repeated_failures_then_opens_again(client, alice):
+    for _ in range(settings.LOGIN_LOCKOUT_ATTEMPTS):
+        assert login_errors(log_in(client, alice.email, WRONG))
+    locked = log_in(client, alice.email)  # the right password, too late
+    assert "Too many failed login attempts" in " ".join(login_errors(locked))
+    assert not is_logged_in(client)
+
+    later = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES + 1)
+    with time_machine.travel(later, tick=False):
+        assert log_in(client, alice.email)["Location"] == reverse("requests:case-list")
+
+
+def test_wrong_codes_lock_the_second_factor_too(client, sam):
+    authenticator_app(sam)
+    log_in(client, sam.email)
+    for _ in range(settings.LOGIN_LOCKOUT_ATTEMPTS):
+        client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    response = client.post(reverse("mfa_authenticate"), {"code": totp_code(authenticator_app(sam))})
+    assert "Too many failed login attempts" in response.content.decode()
+    assert not is_logged_in(client)
+
+
+def test_unknown_email_and_wrong_password_get_the_same_answer(client, alice):
+    unknown = log_in(client, "nobody@example.com", WRONG)
+    wrong = log_in(client, alice.email, WRONG)
+    assert unknown.status_code == wrong.status_code == 200
+    assert login_errors(unknown) == login_errors(wrong)
+    assert login_errors(wrong)
+
+
+def test_a_locked_unknown_email_gets_the_same_answer_as_a_locked_account(alice):
+    answers = []
+    for email in (alice.email, "nobody@example.com"):
+        client = Client()
+        for _ in range(settings.LOGIN_LOCKOUT_ATTEMPTS):
+            log_in(client, email, WRONG)
+        answers.append(login_errors(log_in(client, email, WRONG)))
+    assert answers[0] == answers[1]
+    assert "Too many failed login attempts" in " ".join(answers[0])
+
+
+def test_signing_up_with_a_taken_email_looks_like_a_new_sign_up(client, alice, mailoutbox):
+    answers = [
+        client.post(
+            reverse("account_signup"),
+            {"email": email, "password1": PASSWORD, "password2": PASSWORD},
+        )
+        for email in (alice.email, "new@example.com")
+    ]
+    assert answers[0]["Location"] == answers[1]["Location"]
+    assert {m.to[0] for m in mailoutbox} == {alice.email, "new@example.com"}
+
+
+# Sessions ---------------------------------------------------------------------------------------
+
+
+def test_a_disabled_account_is_logged_out_on_its_next_request(client, alice):
+    log_in(client, alice.email)
+    assert is_logged_in(client)
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    response = client.get(reverse("requests:case-list"))
+    assert response["Location"].startswith(reverse("account_login"))
+
+
+def test_changing_the_password_ends_every_session(alice):
+    here, elsewhere = Client(), Client()
+    log_in(here, alice.email)
+    log_in(elsewhere, alice.email)
+    new = "a-new-long-password-3"
+    response = here.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": new, "password2": new},
+    )
+    assert response.status_code == 302
+    assert not is_logged_in(elsewhere)
+    assert not is_logged_in(here)
+
+
+# Production settings ----------------------------------------------------------------------------
+
+
+def production_check(tmp_path, **extra) -> subprocess.CompletedProcess:
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "VAR_DIR": str(tmp_path / "var"),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "example.org",
+        "DATABASE_URL": "postgres://secondopinion:password@db.example.org:5432/secondopinion",
+        **extra,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_the_deploy_check(tmp_path):
+    result = production_check(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_the_deploy_check_can_fail(tmp_path):
+    result = production_check(tmp_path, HTTPS="false")
+    assert result.returncode != 0
+    assert "SESSION_COOKIE_SECURE" in result.stdout + result.stderr
+
+
+# Content-Security-Policy and files --------------------------------------------------------------
+
+
+def pages_without_arguments(resolver=None, prefix: str = "") -> list[str]:
+    """Every URL of the site that takes no argument."""
+    found = []
+    for pattern in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(pattern.pattern)
+        if "<" in route or "(?P" in route:
+            continue
+        if isinstance(pattern, URLResolver):
+            found += pages_without_arguments(pattern, route)
+        elif isinstance(pattern, URLPattern):
+            found.append("/" + route.replace("^", "").replace("$", "").replace("\\", ""))
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("persona", [None, "alice", "sam"])
+def test_every_page_has_a_csp_that_allows_no_inline_scripts(client, db, request, persona):
+    if persona == "sam":
+        log_in_with_totp(client, request.getfixturevalue("sam"))
+    elif persona:
+        client.force_login(request.getfixturevalue(persona))
+    pages = pages_without_arguments()
+    assert reverse("landing") in pages and reverse("admin:index") in pages
+    for path in pages:
+        response = client.get(path)
+        policy = response.headers.get("Content-Security-Policy", "")
+        directives = dict((d.split()[0], d.split()[1:]) for d in policy.split(";") if d.strip())
+        assert "script-src" in directives, f"{path} ({response.status_code}): {policy!r}"
+        assert not {"'unsafe-inline'", "'unsafe-eval'"} & set(directives["script-src"]), path
+
+
+def test_templates_hold_no_inline_scripts_or_event_handlers():
+    inline = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.IGNORECASE)
+    handler = re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
+    found = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "templates").rglob("*.html")
+        if inline.search(path.read_text()) or handler.search(path.read_text())
+    ]
+    assert found == []
+
+
+def test_uploaded_documents_download_as_attachments_never_sniffed(client, alice):
+    case = make_case(alice)
+    document = records_services.add_document(
+        case, by=alice, kind="original_report", uploaded=pdf_upload()
+    )
+    client.force_login(alice)
+    response = client.get(reverse("records:document-download", args=[case.code, document.code]))
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_viewers_image_files_download_as_attachments_never_sniffed(client, alice, tmp_path):
+    profile = make_reviewer("vera@example.com", "Dr. Vera Lind")
+    case, _ = validated_case(alice, tmp_path)
+    reviewer_services.claim_case(case, reviewer=profile, by=profile.user)
+    log_in_with_totp(client, profile.user)
+    client.get(reverse("reviewers:study-viewer", args=[case.code]))
+    response = client.get(viewer.manifest(case)["series"][0]["images"][0])
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == "attachment"
+    assert response["X-Content-Type-Options"] == "nosniff"
