@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from requests_app.access import get_case_for_patient
-from requests_app.audit import record_access
+from requests_app.audit import record_access, refusals_audited
 from requests_app.forms import InsuranceForm
 from requests_app.models import AuditEvent
 from requests_app.services import CaseError
@@ -128,7 +128,10 @@ def network_gap_request(request: HttpRequest, code: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def network_gap_letter(request: HttpRequest, code: UUID, letter: UUID) -> HttpResponse:
-    case = get_case_for_patient(request.user, code)
+    with refusals_audited(
+        request, target_type="network_gap_letter", target_code=letter, case_code=code
+    ):
+        case = get_case_for_patient(request.user, code)
     exception = get_object_or_404(NetworkGapException, case=case, code=letter)
     record_access(
         request,
@@ -151,7 +154,8 @@ def letter_pdf(exception: NetworkGapException) -> bytes:
 @login_required
 @require_GET
 def cost_summary(request: HttpRequest, code: UUID) -> HttpResponse:
-    case = get_case_for_patient(request.user, code)
+    with refusals_audited(request, target_type="cost_summary", target_code=code, case_code=code):
+        case = get_case_for_patient(request.user, code)
     insurance = CaseInsurance.objects.select_related("plan__payer").filter(case=case).first()
     check = services.refresh_coverage(case)
     if insurance is None or check is None:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from requests_app.access import get_case_for_patient
-from requests_app.audit import record_access
+from requests_app.audit import record_access, refusals_audited
 from requests_app.models import AuditEvent
 from requests_app.services import CaseError
 
@@ -57,7 +57,8 @@ def document_add(request: HttpRequest, code: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def document_download(request: HttpRequest, code: UUID, document: UUID) -> HttpResponse:
-    case = get_case_for_patient(request.user, code)
+    with refusals_audited(request, target_type="document", target_code=document, case_code=code):
+        case = get_case_for_patient(request.user, code)
     doc = get_object_or_404(case.documents, code=document)
     record_access(
         request,
@@ -158,7 +159,18 @@ def upload_detail(request: HttpRequest, code: UUID, upload: UUID) -> HttpRespons
 @require_GET
 def series_preview(request: HttpRequest, code: UUID, series: UUID) -> HttpResponse:
     """The preview image of one series; a read of the study, so it is audited."""
-    case = get_case_for_patient(request.user, code)
+    with refusals_audited(
+        request, target_type="series-preview", target_code=series, case_code=code
+    ):
+        case = get_case_for_patient(request.user, code)
+    return audited_preview(request, case, series)
+
+
+def audited_preview(request: HttpRequest, case, series: UUID) -> HttpResponse:
+    """The preview image of one series of a case the caller may see; the read is audited.
+
+    Shared by the patient's, the reviewer's and the coordinator's pages.
+    """
     found = get_object_or_404(Series.objects.exclude(preview_key=""), study__case=case, code=series)
     record_access(
         request,

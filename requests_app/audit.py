@@ -1,14 +1,23 @@
 """The audit log of reads: who saw which record of which case, when and from where."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from uuid import UUID
+
+from allauth.account.adapter import get_adapter
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 from .models import AuditEvent
 
 
 def client_ip(request) -> str | None:
-    # REMOTE_ADDR only: a forwarded header can be forged by the client unless a trusted proxy
-    # rewrites it, and the proxy in front of gunicorn is configured to set REMOTE_ADDR.
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: REMOTE_ADDR, or behind our proxy the address it appended to
+    X-Forwarded-For (allauth's rule, set by ALLAUTH_TRUSTED_PROXY_COUNT, as for rate limits)."""
+    try:
+        return get_adapter(request).get_client_ip(request)
+    except PermissionDenied:
+        return None
 
 
 def record_access(
@@ -24,3 +33,24 @@ def record_access(
         case_code=case_code,
         ip_address=client_ip(request),
     )
+
+
+@contextmanager
+def refusals_audited(
+    request, *, target_type: str, target_code: object, case_code: UUID
+) -> Iterator[None]:
+    """Audit a 404 raised inside (someone else's case, or none) as a refused read, and re-raise.
+
+    Written whether or not the case exists, so neither the answer nor the work done reveals which.
+    """
+    try:
+        yield
+    except Http404:
+        record_access(
+            request,
+            action=AuditEvent.Action.DENIED,
+            target_type=target_type,
+            target_code=target_code,
+            case_code=case_code,
+        )
+        raise

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from requests_app.access import get_case_for_patient
-from requests_app.audit import record_access
+from requests_app.audit import record_access, refusals_audited
 from requests_app.models import AuditEvent
 
 from . import services
@@ -28,7 +28,10 @@ def _back(case_code: UUID, anchor: str = "opinion") -> HttpResponse:
 @login_required
 @require_GET
 def report_pdf(request: HttpRequest, code: UUID, opinion: UUID) -> HttpResponse:
-    case = get_case_for_patient(request.user, code)
+    with refusals_audited(
+        request, target_type="opinion-report", target_code=opinion, case_code=code
+    ):
+        case = get_case_for_patient(request.user, code)
     report = get_object_or_404(case.opinions.filter(signed_at__isnull=False), code=opinion)
     record_access(
         request,
