@@ -1,10 +1,14 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.utils import timezone
 
-from .models import Document, Upload, UploadFile
+from requests_app.admin_audit import AuditedModelAdmin
+
+from .models import Document, RecordsRequest, Upload, UploadFile
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(AuditedModelAdmin):
     list_display = ["code", "case", "kind", "size", "page_count", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["case"]
@@ -25,7 +29,7 @@ class UploadFileInline(admin.TabularInline):
 
 
 @admin.register(Upload)
-class UploadAdmin(admin.ModelAdmin):
+class UploadAdmin(AuditedModelAdmin):
     list_display = ["code", "case", "status", "file_count", "total_bytes", "created_at"]
     list_filter = ["status"]
     list_select_related = ["case"]
@@ -36,10 +40,69 @@ class UploadAdmin(admin.ModelAdmin):
 
 
 @admin.register(UploadFile)
-class UploadFileAdmin(admin.ModelAdmin):
+class UploadFileAdmin(AuditedModelAdmin):
     list_display = ["code", "upload", "status", "size"]
     list_filter = ["status"]
     list_select_related = ["upload"]
     search_fields = ["code", "upload__code"]
     raw_id_fields = ["upload"]
     readonly_fields = ["code", "relative_path", "status", "multipart_id", "size", "sha256"]
+
+
+class RecordsRequestDeadlineFilter(admin.SimpleListFilter):
+    title = "deadline"
+    parameter_name = "deadline"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Past the deadline"), ("open", "Waiting for the facility")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        waiting = queryset.filter(sent_on__isnull=False, received_on__isnull=True)
+        if self.value() == "overdue":
+            return waiting.filter(due_on__lt=timezone.localdate())
+        if self.value() == "open":
+            return waiting.filter(due_on__gte=timezone.localdate())
+        return queryset
+
+
+# The patient runs the request and its clock; coordinators look, and change nothing here.
+CLOCK_FIELDS = [
+    "signed_name",
+    "signed_at",
+    "sent_on",
+    "due_on",
+    "extension_noted_on",
+    "extension_reason",
+    "received_on",
+    "reminded_before_at",
+    "reminded_overdue_at",
+    "escalation_generated_at",
+]
+
+
+@admin.display(description="status")
+def status_label(obj: RecordsRequest) -> str:
+    return obj.get_status_display()
+
+
+@admin.register(RecordsRequest)
+class RecordsRequestAdmin(AuditedModelAdmin):
+    list_display = ["code", "case", status_label, "sent_on", "due_on", "received_on"]
+    list_filter = [RecordsRequestDeadlineFilter, "delivery"]
+    list_select_related = ["case"]
+    search_fields = ["code", "case__code"]
+    raw_id_fields = ["case"]
+    readonly_fields = ["code", status_label, *CLOCK_FIELDS, "created_at"]
+    date_hierarchy = "due_on"
+
+
+class RecordsRequestInline(admin.TabularInline):
+    model = RecordsRequest
+    fields = ["code", "facility_name", status_label, "sent_on", "due_on", "received_on"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False

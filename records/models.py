@@ -200,3 +200,104 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return self.sop_instance_uid
+
+
+class RecordsRequest(models.Model):
+    """The patient's request to the facility that did the scan for a copy of their records.
+
+    HIPAA's right of access (45 CFR 164.524) gives the facility 30 days from the request, and one
+    more 30 days if it tells the patient in writing why and by when; the clock fields follow that.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Not sent yet"
+        SENT = "sent", "Sent, waiting for the facility"
+        EXTENDED = "extended", "Facility took a 30-day extension"
+        OVERDUE = "overdue", "Past the deadline"
+        RECEIVED = "received", "Records received"
+
+    class Delivery(models.TextChoices):
+        CD = "cd", "On a CD or DVD"
+        USB = "usb", "On a USB stick"
+        PORTAL = "portal", "Through the facility's patient portal or a download link"
+        EMAIL = "email", "By secure email"
+
+    DAYS_TO_ANSWER = 30
+    DAYS_OF_EXTENSION = 30
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(
+        "requests_app.Case", on_delete=models.CASCADE, related_name="records_requests"
+    )
+    facility_name = models.CharField("facility", max_length=200)
+    facility_address = models.TextField("facility's mailing address", blank=True)
+    facility_email = models.EmailField("facility's email", blank=True)
+    facility_fax = models.CharField("facility's fax number", max_length=40, blank=True)
+    exam_date = models.DateField("date of the scan", null=True, blank=True)
+    exam_description = models.CharField("the scan", max_length=200)
+
+    wants_images = models.BooleanField("the full DICOM image files of the exam", default=True)
+    wants_report = models.BooleanField("the written radiology report", default=True)
+    wants_prior_mammograms = models.BooleanField(
+        "earlier mammogram images and their reports", default=False
+    )
+    wants_pathology = models.BooleanField("any pathology (biopsy) report", default=False)
+    delivery = models.CharField(
+        "how to send them", max_length=8, choices=Delivery.choices, default=Delivery.CD
+    )
+    send_to = models.TextField("where to send them", blank=True)
+
+    signed_name = models.CharField(max_length=200, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    # Dates the patient gives: the day they sent the letter, the day the records arrived.
+    sent_on = models.DateField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True, db_index=True)
+    extension_noted_on = models.DateField(null=True, blank=True)
+    extension_reason = models.CharField(max_length=300, blank=True)
+    received_on = models.DateField(null=True, blank=True)
+    reminded_before_at = models.DateTimeField(null=True, blank=True)
+    reminded_overdue_at = models.DateTimeField(null=True, blank=True)
+    escalation_generated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Records request {str(self.code)[:8]}"
+
+    def status_on(self, today) -> str:
+        if self.received_on:
+            return self.Status.RECEIVED
+        if not self.sent_on:
+            return self.Status.DRAFT
+        if today > self.due_on:
+            return self.Status.OVERDUE
+        return self.Status.EXTENDED if self.extension_noted_on else self.Status.SENT
+
+    @property
+    def status(self) -> str:
+        return self.status_on(timezone.localdate())
+
+    def get_status_display(self) -> str:
+        return self.Status(self.status).label
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status == self.Status.OVERDUE
+
+    @property
+    def days_left(self) -> int | None:
+        """Days until the facility's deadline (negative once it has passed)."""
+        if self.due_on is None:
+            return None
+        return (self.due_on - timezone.localdate()).days
+
+    @property
+    def days_late(self) -> int:
+        return max(0, -(self.days_left or 0))

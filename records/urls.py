@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, request_views, views
 
 app_name = "records"
 
@@ -35,5 +35,39 @@ urlpatterns += [
     path("parts/<str:token>/", api.part_put, name="part-put"),
     path(
         "<uuid:code>/series/<uuid:series>/preview.png", views.series_preview, name="series-preview"
+    ),
+]
+
+# Asking the facility that did the scan for the records (HIPAA right of access, 30-day clock).
+rr = "<uuid:code>/records-requests/<uuid:records_request>"
+urlpatterns += [
+    path(
+        "<uuid:code>/records-requests/new/",
+        request_views.records_request_new,
+        name="records-request-new",
+    ),
+    path(f"{rr}/", request_views.records_request_detail, name="records-request-detail"),
+    path(f"{rr}/edit/", request_views.records_request_edit, name="records-request-edit"),
+    path(f"{rr}/sign/", request_views.records_request_sign, name="records-request-sign"),
+    path(f"{rr}/sent/", request_views.records_request_sent, name="records-request-sent"),
+    path(
+        f"{rr}/extension/",
+        request_views.records_request_extension,
+        name="records-request-extension",
+    ),
+    path(
+        f"{rr}/received/",
+        request_views.records_request_received,
+        name="records-request-received",
+    ),
+    path(
+        f"{rr}/letter.pdf",
+        request_views.records_request_letter,
+        name="records-request-letter",
+    ),
+    path(
+        f"{rr}/second-letter.pdf",
+        request_views.records_request_escalation,
+        name="records-request-escalation",
     ),
 ]

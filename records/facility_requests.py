@@ -1,0 +1,310 @@
+"""Records requests to the facility that did the scan, and the HIPAA right-of-access clock.
+
+Under 45 CFR 164.524 the facility must answer within 30 days of the request and may take one
+30-day extension if it tells the patient in writing why and by when. Every step the patient takes
+is written on the case's timeline; reminders go out once each, claimed with a conditional UPDATE
+so a second beat run cannot send them again.
+"""
+
+from datetime import date, datetime, timedelta
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from insurance.documents import render_pdf
+from requests_app.models import Case, CaseEvent, Notification
+from requests_app.notifications import notify
+
+from .models import RecordsRequest
+
+REMIND_DAYS_BEFORE = 7
+
+# The fields the patient fills in the request form; signing and the clock are set by services.
+DRAFT_FIELDS = (
+    "facility_name",
+    "facility_address",
+    "facility_email",
+    "facility_fax",
+    "exam_date",
+    "exam_description",
+    "wants_images",
+    "wants_report",
+    "wants_prior_mammograms",
+    "wants_pathology",
+    "delivery",
+    "send_to",
+)
+
+
+class RecordsRequestError(Exception):
+    """A step the request's current state does not allow; the message is for the patient."""
+
+
+def initial_values(case: Case) -> dict:
+    """What a new request starts with, taken from what the patient told us about the scan."""
+    mammogram = case.is_mammogram
+    return {
+        "facility_name": case.facility_name,
+        "facility_address": case.facility_location,
+        "exam_date": case.exam_date,
+        "exam_description": case.title,
+        "wants_images": True,
+        "wants_report": True,
+        "wants_prior_mammograms": mammogram,
+        "wants_pathology": mammogram,
+    }
+
+
+def _event(records_request: RecordsRequest, *, by, message: str, at: datetime | None = None):
+    CaseEvent.objects.create(
+        case_id=records_request.case_id, at=at or timezone.now(), actor=by, message=message
+    )
+
+
+def _claim_draft(records_request: RecordsRequest, **values) -> None:
+    """Write to the request only while it is unsent: a double submit cannot edit a sent letter."""
+    values["updated_at"] = timezone.now()
+    claimed = RecordsRequest.objects.filter(pk=records_request.pk, sent_on__isnull=True).update(
+        **values
+    )
+    if claimed != 1:
+        raise RecordsRequestError("This request has been sent, so it can no longer be changed.")
+    for name, value in values.items():
+        setattr(records_request, name, value)
+
+
+def _fields_for(case: Case, fields: dict) -> dict:
+    unknown = set(fields) - set(DRAFT_FIELDS)
+    if unknown:
+        raise ValueError(f"Not fields of a records request form: {sorted(unknown)}")
+    if not case.is_mammogram:
+        fields = {**fields, "wants_prior_mammograms": False, "wants_pathology": False}
+    return fields
+
+
+def create_draft(case: Case, *, by, fields: dict) -> RecordsRequest:
+    """Start a records request (draft, unsigned) and note it on the case's timeline."""
+    with transaction.atomic():
+        records_request = RecordsRequest.objects.create(case=case, **_fields_for(case, fields))
+        _event(records_request, by=by, message="Records request to the imaging facility started.")
+    return records_request
+
+
+def update_draft(records_request: RecordsRequest, *, by, fields: dict) -> None:
+    """Change an unsent request; a signature given to the old text no longer stands."""
+    fields = _fields_for(records_request.case, fields)
+    with transaction.atomic():
+        _claim_draft(records_request, **fields, signed_name="", signed_at=None)
+        _event(records_request, by=by, message="Records request changed.")
+
+
+def sign(records_request: RecordsRequest, *, by, signed_name: str) -> None:
+    """draft -> signed: the patient signs the letter by typing their name."""
+    name = " ".join(signed_name.split())
+    if not name:
+        raise RecordsRequestError("Type your full name to sign the letter.")
+    now = timezone.now()
+    with transaction.atomic():
+        _claim_draft(records_request, signed_name=name, signed_at=now)
+        _event(records_request, by=by, at=now, message="Records request letter signed.")
+
+
+def letter_due_on(records_request: RecordsRequest) -> date | None:
+    """The deadline the first letter names: 30 days from sending (from signing, before that)."""
+    start = records_request.sent_on or (
+        timezone.localdate(records_request.signed_at) if records_request.signed_at else None
+    )
+    return start + timedelta(days=RecordsRequest.DAYS_TO_ANSWER) if start else None
+
+
+def mark_sent(records_request: RecordsRequest, *, by, sent_on: date) -> None:
+    """signed -> sent: starts the 30-day clock from the day the patient sent the letter."""
+    if not records_request.is_signed:
+        raise RecordsRequestError("Sign the letter before you send it.")
+    if sent_on > timezone.localdate():
+        raise RecordsRequestError("The date you sent it cannot be in the future.")
+    if sent_on < timezone.localdate(records_request.signed_at):
+        raise RecordsRequestError("The date you sent it cannot be before you signed the letter.")
+    due_on = sent_on + timedelta(days=RecordsRequest.DAYS_TO_ANSWER)
+    with transaction.atomic():
+        claimed = RecordsRequest.objects.filter(pk=records_request.pk, sent_on__isnull=True).update(
+            sent_on=sent_on, due_on=due_on, updated_at=timezone.now()
+        )
+        if claimed != 1:
+            raise RecordsRequestError("This request has already been marked as sent.")
+        _event(
+            records_request,
+            by=by,
+            message=f"Records request sent to the facility; answer due by {due_on:%b %-d, %Y}.",
+        )
+    records_request.sent_on = sent_on
+    records_request.due_on = due_on
+
+
+def note_extension(
+    records_request: RecordsRequest, *, by, noted_on: date, reason: str = ""
+) -> None:
+    """sent -> extended: the facility's written notice moves the deadline to 60 days after sending.
+
+    HIPAA allows one extension, given within the first 30 days; the reminders start over.
+    """
+    if records_request.status != RecordsRequest.Status.SENT:
+        raise RecordsRequestError(
+            "An extension can be noted once, while the first 30 days are running."
+        )
+    if noted_on > timezone.localdate() or noted_on < records_request.sent_on:
+        raise RecordsRequestError("The notice's date must be between sending and today.")
+    due_on = records_request.sent_on + timedelta(
+        days=RecordsRequest.DAYS_TO_ANSWER + RecordsRequest.DAYS_OF_EXTENSION
+    )
+    with transaction.atomic():
+        claimed = RecordsRequest.objects.filter(
+            pk=records_request.pk, extension_noted_on__isnull=True, received_on__isnull=True
+        ).update(
+            extension_noted_on=noted_on,
+            extension_reason=reason,
+            due_on=due_on,
+            reminded_before_at=None,
+            reminded_overdue_at=None,
+            updated_at=timezone.now(),
+        )
+        if claimed != 1:
+            raise RecordsRequestError("An extension has already been noted for this request.")
+        _event(
+            records_request,
+            by=by,
+            message=f"The facility extended its deadline to {due_on:%b %-d, %Y}.",
+        )
+    records_request.refresh_from_db()
+
+
+def mark_received(records_request: RecordsRequest, *, by, received_on: date) -> None:
+    """sent, extended or overdue -> received: the clock stops and reminders end."""
+    if not records_request.sent_on:
+        raise RecordsRequestError("Mark the request as sent first.")
+    if received_on > timezone.localdate() or received_on < records_request.sent_on:
+        raise RecordsRequestError("The date they arrived must be between sending and today.")
+    with transaction.atomic():
+        claimed = RecordsRequest.objects.filter(
+            pk=records_request.pk, received_on__isnull=True
+        ).update(received_on=received_on, updated_at=timezone.now())
+        if claimed != 1:
+            raise RecordsRequestError("These records have already been marked as received.")
+        _event(records_request, by=by, message="Records from the facility received.")
+    records_request.received_on = received_on
+
+
+def letter_context(records_request: RecordsRequest) -> dict:
+    """What the first letter shows, on the page before signing and in its PDF."""
+    signed_at = records_request.signed_at
+    return {
+        "rr": records_request,
+        "case": records_request.case,
+        "letter_date": timezone.localdate(signed_at) if signed_at else timezone.localdate(),
+        "due_on": letter_due_on(records_request),
+    }
+
+
+def request_letter_pdf(records_request: RecordsRequest) -> bytes:
+    """The signed request letter to the facility, made from the request as it stands."""
+    if not records_request.is_signed:
+        raise RecordsRequestError("Sign the letter first.")
+    return render_pdf("records/pdf/request_letter.html", letter_context(records_request))
+
+
+def escalation_letter_pdf(records_request: RecordsRequest, *, by) -> bytes:
+    """Overdue only: the second-request letter citing the missed deadline; the first is noted."""
+    if not records_request.is_overdue:
+        raise RecordsRequestError("A second request is possible only once the deadline has passed.")
+    now = timezone.now()
+    with transaction.atomic():
+        first = RecordsRequest.objects.filter(
+            pk=records_request.pk, escalation_generated_at__isnull=True
+        ).update(escalation_generated_at=now)
+        if first:
+            _event(records_request, by=by, at=now, message="Second records request letter made.")
+            records_request.escalation_generated_at = now
+    return render_pdf(
+        "records/pdf/escalation_letter.html",
+        {"rr": records_request, "case": records_request.case, "letter_date": timezone.localdate()},
+    )
+
+
+def _request_link(records_request: RecordsRequest) -> str:
+    return reverse(
+        "records:records-request-detail", args=[records_request.case.code, records_request.code]
+    )
+
+
+def _remind(
+    records_request: RecordsRequest, *, field: str, now: datetime, title: str, body: str
+) -> bool:
+    """Claim one reminder of the request and notify its patient; False if it already went out."""
+    with transaction.atomic():
+        claimed = RecordsRequest.objects.filter(
+            pk=records_request.pk, received_on__isnull=True, **{f"{field}__isnull": True}
+        ).update(**{field: now})
+        if claimed != 1:
+            return False
+        case = records_request.case
+        first_name = case.patient.first_name
+        notify(
+            case.patient,
+            kind=Notification.Kind.RECORDS_REQUEST,
+            title=f"{first_name}, {title}" if first_name else title[0].upper() + title[1:],
+            body=body,
+            case=case,
+            link=_request_link(records_request),
+        )
+    return True
+
+
+def due_reminders(*, now: datetime) -> int:
+    """Send the reminders that are due: 7 days before the deadline, then once it has passed.
+
+    Each goes out once per deadline (an extension starts them over); returns how many were sent.
+    """
+    today = timezone.localdate(now)
+    open_requests = RecordsRequest.objects.filter(
+        sent_on__isnull=False, received_on__isnull=True
+    ).select_related("case__patient")
+    sent = 0
+    soon = open_requests.filter(
+        reminded_before_at__isnull=True,
+        due_on__gte=today,
+        due_on__lte=today + timedelta(days=REMIND_DAYS_BEFORE),
+    )
+    for records_request in soon:
+        days = (records_request.due_on - today).days
+        sent += _remind(
+            records_request,
+            field="reminded_before_at",
+            now=now,
+            title=f"your records request is due {_in_days(days)}",
+            body=(
+                "The facility that did your scan has a legal deadline to send your records. "
+                "If nothing has arrived yet, call them to check that they have your request. "
+                "If the records have arrived, mark them as received on your request page."
+            ),
+        )
+    late = open_requests.filter(reminded_overdue_at__isnull=True, due_on__lt=today)
+    for records_request in late:
+        sent += _remind(
+            records_request,
+            field="reminded_overdue_at",
+            now=now,
+            title="the deadline for your records request has passed",
+            body=(
+                "The facility has not met the deadline HIPAA sets for sending your records. "
+                "Your request page has a second request letter you can download and send them, "
+                "and explains how to complain to the HHS Office for Civil Rights."
+            ),
+        )
+    return sent
+
+
+def _in_days(days: int) -> str:
+    if days == 0:
+        return "today"
+    return "tomorrow" if days == 1 else f"in {days} days"
