@@ -101,6 +101,7 @@ def setup(workspace) -> dict[str, str]:
         "STORAGE_BACKEND": "filesystem",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "HTTPS": "false",  # plain HTTP on loopback, as behind a TLS proxy
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }

@@ -42,11 +42,11 @@ def main(cases: int) -> None:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
-    from django.test import Client
 
     from requests_app.services import create_draft
+
+    from .logins import session_cookie
 
     call_command("migrate", interactive=False, verbosity=0)
     from django.contrib.auth import get_user_model
@@ -55,10 +55,7 @@ def main(cases: int) -> None:
         username="bench-uploader@example.com", defaults={"email": "bench-uploader@example.com"}
     )
     codes = [str(create_draft(patient=user).code) for _ in range(cases)]
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(user)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    print(json.dumps({"cookie": f"{settings.SESSION_COOKIE_NAME}={session}", "cases": codes}))
+    print(json.dumps({"cookie": session_cookie(user), "cases": codes}))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 
 from . import database, load
+from .logins import logged_in_client, session_cookie
 from .measure import Figure, Results, alternate, at_least, at_most, equal, median
 from .processes import PYTHON, free_port, wait_http
 from .tools import ensure_command
@@ -29,26 +30,15 @@ LABELS = {
 
 def _query_count(url: str, user) -> int:
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(user)
+    client = logged_in_client(user)
     client.get(url)  # first request fills per-process caches (content types, permissions...)
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
     if response.status_code != 200:
         raise RuntimeError(f"{url} answered {response.status_code} in the test client")
     return len(captured)
-
-
-def _cookie(user) -> str:
-    from django.conf import settings
-    from django.test import Client
-
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
 def _check(port: int, path: str, cookie: str) -> int:
@@ -90,7 +80,7 @@ def run(results: Results, workspace, options) -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     queries_all = {name: _query_count(urls[name], users[name]) for name in PAGES}
-    cookies = {name: _cookie(users[name]) for name in PAGES}
+    cookies = {name: session_cookie(users[name]) for name in PAGES}
 
     port = free_port()
     argv = [PYTHON, "-m", "gunicorn", "secondopinion.wsgi:application"]

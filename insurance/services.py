@@ -9,6 +9,9 @@ timeline with the acting user.
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -202,14 +205,42 @@ def _fingerprint(checked: Checked) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# Case pk -> its check, while a page that shows coverage in several places is rendered.
+_checked_in_scope: ContextVar[dict[int, CoverageCheck | None] | None] = ContextVar(
+    "checked_in_scope", default=None
+)
+
+
+@contextmanager
+def coverage_checked_once() -> Iterator[None]:
+    """Within the block, `refresh_coverage` runs the rules at most once per case (one page)."""
+    token = _checked_in_scope.set({})
+    try:
+        yield
+    finally:
+        _checked_in_scope.reset(token)
+
+
 def refresh_coverage(case: Case) -> CoverageCheck | None:
     """Run the coverage check again if anything it depends on changed; return the current one.
 
     Called when the insurance step is saved, and lazily wherever the result is shown: the
     specialist (and, later, the named reviewer) is chosen in steps this app does not own, and a
     coordinator may change a plan's rules at any time, so "changed since the last check" is
-    found by comparing a fingerprint of every input rather than by hooking each writer.
+    found by comparing a fingerprint of every input rather than by hooking each writer. A row is
+    written only when that fingerprint differs from the latest check's, so showing a page writes
+    nothing while its inputs stay the same.
     """
+    checked_in_scope = _checked_in_scope.get()
+    if checked_in_scope is not None and case.pk in checked_in_scope:
+        return checked_in_scope[case.pk]
+    check = _refresh_coverage(case)
+    if checked_in_scope is not None:
+        checked_in_scope[case.pk] = check
+    return check
+
+
+def _refresh_coverage(case: Case) -> CoverageCheck | None:
     insurance = CaseInsurance.objects.select_related("plan__payer").filter(case=case).first()
     if insurance is None:
         return None

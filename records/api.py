@@ -187,7 +187,12 @@ def part_put(request: HttpRequest, token: str) -> HttpResponse:
         if row.status != UploadFile.Status.RECEIVING or not row.upload.case.is_editable_by_patient:
             raise multipart.MultipartError("This file has already been received.")
         part = backend.write_part(
-            row.multipart_id, claim["n"], request, max_bytes=settings.UPLOAD_PART_MAX_BYTES
+            row.multipart_id,
+            claim["n"],
+            request,
+            length=int(request.META.get("CONTENT_LENGTH") or 0),
+            max_bytes=settings.UPLOAD_PART_MAX_BYTES,
+            file_size=row.size,
         )
     except multipart.MultipartError as exc:
         return _refused(exc, 409)

@@ -3,12 +3,13 @@
 The browser (Uppy) always speaks the same five steps: create, sign a part, list parts, complete,
 abort. With S3 storage the parts go straight to the bucket on presigned URLs, so study bytes never
 pass through the web process. On the embedded default the same steps hand out URLs of our own
-(`records:part-put`) that stream each part to a folder under var/, and completion joins the parts
-into the storage file while hashing it.
+(`records:part-put`) that write the parts into their places in one file under var/, and
+completion hashes that file and links it into storage: the bytes go to disk once, not twice.
 """
 
 import hashlib
 import io
+import os
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -26,6 +27,11 @@ from django.urls import reverse
 PART_URL_MAX_AGE = 6 * 3600
 PART_SIGNING_SALT = "records.multipart.part"
 COPY_CHUNK = 1024 * 1024
+# A part is read from the request in pieces this large: few system calls per part, and two
+# workers' buffers stay far below the web process's memory budget.
+PART_READ_CHUNK = 4 * 1024 * 1024
+DATA = "data"  # the file being received, in the upload's folder under MULTIPART_DIR
+UNPLACED = -1  # a part kept in a file of its own until completion puts it in place
 
 
 class MultipartError(Exception):
@@ -197,53 +203,140 @@ class LocalBackend:
         )
         return reverse("records:part-put", args=[token])
 
-    def write_part(self, upload_id: str, number: int, stream: IO[bytes], max_bytes: int) -> Part:
-        """Stream one part from the request body to disk; return its ETag (MD5, as S3 does)."""
+    def write_part(
+        self,
+        upload_id: str,
+        number: int,
+        stream: IO[bytes],
+        *,
+        length: int,
+        max_bytes: int,
+        file_size: int,
+    ) -> Part:
+        """Stream one part from the request body to disk, straight into its place in the file
+        when that place is known; return its ETag.
+
+        The browser cuts a file into parts of one length, the last one shorter: once part 1 is
+        in, a part's place follows from its number, its length and the file's declared size,
+        and it is written there, so completion has nothing to join. A part that comes before
+        part 1, or does not fit that shape, waits in a file of its own until completion.
+
+        The ETag only has to tell this receipt of the part from any other (the browser sends it
+        back on completion; S3 clients never look inside), so it is not a digest of the bytes:
+        the whole file is hashed once, on completion.
+        """
         folder = self._folder(upload_id)
         if not folder.is_dir():
             raise MultipartError("This upload was cancelled or has already finished.")
-        digest, size = hashlib.md5(usedforsecurity=False), 0
-        temporary = folder / f"{number:05d}.partial"
-        with temporary.open("wb") as out:
-            while chunk := stream.read(COPY_CHUNK):
+        if length > max_bytes:
+            raise MultipartError("This part is larger than allowed.")
+        standard = length if number == 1 else self._part_length(folder)
+        offset = UNPLACED
+        if standard is not None:
+            start = (number - 1) * standard
+            if start + length <= file_size and (length == standard or start + length == file_size):
+                offset = start
+        if offset == UNPLACED:
+            fd = os.open(folder / f"{number:05d}.bytes", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        else:
+            fd = os.open(folder / DATA, os.O_WRONLY | os.O_CREAT, 0o666)
+        size = 0
+        try:
+            while chunk := stream.read(PART_READ_CHUNK):
+                if size + len(chunk) > length:
+                    raise MultipartError("This part is larger than it said.")
+                os.pwrite(fd, chunk, max(offset, 0) + size)
                 size += len(chunk)
-                if size > max_bytes:
-                    raise MultipartError("This part is larger than allowed.")
-                digest.update(chunk)
-                out.write(chunk)
-        etag = f'"{digest.hexdigest()}"'
-        # Rename last: a part that is listed is a part that was fully received.
-        temporary.rename(folder / f"{number:05d}.part")
-        (folder / f"{number:05d}.etag").write_text(etag)
-        return Part(number=number, size=size, etag=etag)
+        finally:
+            os.close(fd)
+        if size != length:
+            raise MultipartError("This part arrived incomplete. The upload will retry.")
+        part = Part(number=number, size=size, etag=f'"{size:x}-{uuid.uuid4().hex}"')
+        # The marker is written last, whole: a part that is listed is a part that was received.
+        marker = folder / f"{number:05d}.part"
+        temporary = marker.with_suffix(".partial")
+        temporary.write_text(f"{offset} {part.size} {part.etag}")
+        temporary.rename(marker)
+        return part
+
+    @staticmethod
+    def _marker(path: Path) -> tuple[int, Part]:
+        offset, size, etag = path.read_text().split(" ", 2)
+        return int(offset), Part(number=int(path.stem), size=int(size), etag=etag)
+
+    def _part_length(self, folder: Path) -> int | None:
+        """The length of the file's parts, once part 1 is in."""
+        try:
+            return self._marker(folder / "00001.part")[1].size
+        except FileNotFoundError:
+            return None
+
+    def _received(self, folder: Path) -> dict[int, tuple[int, Part]]:
+        """The parts received so far: number -> (place in the file or UNPLACED, part)."""
+        return {int(path.stem): self._marker(path) for path in folder.glob("*.part")}
 
     def list_parts(self, key: str, upload_id: str) -> list[Part]:
         folder = self._folder(upload_id)
         if not folder.is_dir():
             raise MultipartError("This upload was cancelled or has already finished.")
-        return [
-            Part(
-                number=int(path.stem),
-                size=path.stat().st_size,
-                etag=path.with_suffix(".etag").read_text(),
-            )
-            for path in sorted(folder.glob("*.part"))
-        ]
+        return [part for _, (_, part) in sorted(self._received(folder).items())]
 
     def complete(self, key: str, upload_id: str, parts: list[Part]) -> Completed:
         folder = self._folder(upload_id)
-        stored = {p.number: p for p in self.list_parts(key, upload_id)}
-        ordered = sorted(parts, key=lambda p: p.number)
-        for part in ordered:
-            if part.number not in stored or stored[part.number].etag != part.etag:
+        if not folder.is_dir():
+            raise MultipartError("This upload was cancelled or has already finished.")
+        stored = self._received(folder)
+        unplaced, end = [], 0  # each part must start where the one before it ends
+        for expected, part in enumerate(sorted(parts, key=lambda p: p.number), start=1):
+            offset, held = stored.get(part.number, (UNPLACED, None))
+            if part.number != expected or held is None or held.etag != part.etag:
                 raise MultipartError("A part of this file is missing. Please upload it again.")
-        joined = JoinedParts(folder / f"{p.number:05d}.part" for p in ordered)
-        with io.BufferedReader(joined, buffer_size=COPY_CHUNK) as stream:
+            if offset == UNPLACED:
+                unplaced.append((end, folder / f"{part.number:05d}.bytes"))
+            elif offset != end:
+                raise MultipartError("The parts of this file do not fit. Please add it again.")
+            end += held.size
+        data = folder / DATA
+        fd = os.open(data, os.O_WRONLY | os.O_CREAT, 0o666)
+        try:
+            for offset, path in unplaced:  # a few parts at most: those that came before part 1
+                with path.open("rb", buffering=0) as source:
+                    while chunk := source.read(PART_READ_CHUNK):
+                        offset += os.pwrite(fd, chunk, offset)
+            os.ftruncate(fd, end)  # a longer part replaced by a shorter one leaves no tail
+        finally:
+            os.close(fd)
+        completed = self._link_in_place(key, data) or self._save_copy(key, data)
+        shutil.rmtree(folder, ignore_errors=True)
+        return completed
+
+    def _link_in_place(self, key: str, data: Path) -> Completed | None:
+        """Give the received file its storage name without copying it; None when storage is
+        not on this disk (nothing is stored then)."""
+        try:
+            target = Path(self.storage.path(key))
+        except NotImplementedError:
+            return None
+        with data.open("rb") as stream:
+            digest = hashlib.file_digest(stream, "sha256")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if self.storage.file_permissions_mode is not None:
+            os.chmod(data, self.storage.file_permissions_mode)  # as storage's own files
+        try:
+            os.link(data, target)  # fails rather than replaces: a repeat cannot overwrite
+        except FileExistsError as exc:
+            raise MultipartError("This file was already completed.") from exc
+        except OSError:
+            return None  # another disk: storage copies the file in
+        return Completed(size=target.stat().st_size, sha256=digest.hexdigest())
+
+    def _save_copy(self, key: str, data: Path) -> Completed:
+        copied = JoinedParts([data])
+        with io.BufferedReader(copied, buffer_size=COPY_CHUNK) as stream:
             saved = self.storage.save(key, File(stream, name=key))
         if saved != key:
             raise MultipartError("This file was already completed.")
-        shutil.rmtree(folder, ignore_errors=True)
-        return Completed(size=joined.size, sha256=joined.sha256.hexdigest())
+        return Completed(size=copied.size, sha256=copied.sha256.hexdigest())
 
     def abort(self, key: str, upload_id: str) -> None:
         shutil.rmtree(self._folder(upload_id), ignore_errors=True)

@@ -191,13 +191,23 @@ def rank(need: Need, reviewers: Iterable[ReviewerFacts]) -> Matches:
 # --- From the database ---------------------------------------------------------------------------
 
 
+def earlier_readers_by_case(cases: Iterable[Case]) -> dict[int, frozenset[int]]:
+    """Reviewers who are no longer blind to each case (they filed a read and saw the reports),
+    for a whole list of cases in one query."""
+    readers: dict[int, set[int]] = {case.pk: set() for case in cases}
+    rows = (
+        Opinion.objects.filter(case__in=list(readers), blind_read_at__isnull=False)
+        .exclude(released_at__isnull=True, signed_at__isnull=True)
+        .values_list("case_id", "reviewer_id")
+    )
+    for case_id, reviewer_id in rows:
+        readers[case_id].add(reviewer_id)
+    return {case_id: frozenset(ids) for case_id, ids in readers.items()}
+
+
 def earlier_readers(case: Case) -> frozenset[int]:
     """Reviewers who are no longer blind to this case: they filed a read and saw the reports."""
-    return frozenset(
-        Opinion.objects.filter(case=case, blind_read_at__isnull=False)
-        .exclude(released_at__isnull=True, signed_at__isnull=True)
-        .values_list("reviewer_id", flat=True)
-    )
+    return earlier_readers_by_case([case])[case.pk]
 
 
 def need_for_case(
@@ -206,12 +216,16 @@ def need_for_case(
     subspecialty: str | None = None,
     in_network_ids: Collection[int] | None = None,
     exclude_ids: Collection[int] = (),
+    earlier: frozenset[int] | None = None,
 ) -> Need:
     """The need of a case: its queue once routed, else what the patient asked for.
 
     `in_network_ids`: the reviewers in network for the patient's plan when the insurance app knows
-    them (None = unknown, nobody is excluded for it).
+    them (None = unknown, nobody is excluded for it). `earlier`: the case's earlier readers when
+    the caller loaded them for many cases at once (None = look them up).
     """
+    if earlier is None:
+        earlier = earlier_readers(case) if case.pk else frozenset()
     slug = subspecialty or case.queue_id or case.requested_subspecialty_id or "general"
     return Need(
         subspecialty=slug,
@@ -222,7 +236,7 @@ def need_for_case(
         facility=case.facility_name,
         visit_mode=case.visit_mode or VisitMode.REMOTE,
         in_network=frozenset(in_network_ids) if in_network_ids is not None else None,
-        earlier_readers=earlier_readers(case) | frozenset(exclude_ids) if case.pk else frozenset(),
+        earlier_readers=earlier | frozenset(exclude_ids) if case.pk else frozenset(),
     )
 
 

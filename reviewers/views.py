@@ -10,22 +10,33 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.core.paginator import Page, Paginator
 from django.db.models import Exists, OuterRef
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from records.models import Series, Study, UploadFile
-from requests_app.audit import record_access
+from records.models import Study, UploadFile
+from records.views import audited_preview
+from requests_app.audit import record_access, refusals_audited
 from requests_app.models import AuditEvent, Case
 from requests_app.roles import is_reviewer
 
 from . import services, studyzip, viewer
 from .access import get_case_for_reviewer, reviewer_cases
 from .forms import AnswerForm, BlindReadForm, GradeForm, SignForm
-from .matching import check, load_reviewers, need_for_case, reasons_not_eligible
+from .matching import (
+    check,
+    earlier_readers_by_case,
+    load_reviewers,
+    need_for_case,
+    reasons_not_eligible,
+)
 from .models import Opinion, ReviewerProfile
+
+# Cases per page of each queue and of the reviewer's own list: a busy queue stays one page.
+PORTAL_PAGE_SIZE = 25
 
 
 def _profile(request: HttpRequest) -> ReviewerProfile:
@@ -34,24 +45,39 @@ def _profile(request: HttpRequest) -> ReviewerProfile:
     return request.user.reviewer_profile
 
 
+def _page(request: HttpRequest, cases, parameter: str) -> Page:
+    return Paginator(cases, PORTAL_PAGE_SIZE).get_page(request.GET.get(parameter))
+
+
 @login_required
 @require_GET
 def portal(request: HttpRequest) -> HttpResponse:
     profile = _profile(request)
     visible = reviewer_cases(request.user).select_related("queue")
-    queues = list(profile.subspecialties.all())
-    waiting = visible.filter(status=Case.Status.QUEUED, assigned_reviewer__isnull=True).annotate(
-        third_opinion=Exists(Opinion.objects.filter(case=OuterRef("pk"), signed_at__isnull=False))
+    waiting = (
+        visible.filter(status=Case.Status.QUEUED, assigned_reviewer__isnull=True)
+        .annotate(
+            third_opinion=Exists(
+                Opinion.objects.filter(case=OuterRef("pk"), signed_at__isnull=False)
+            )
+        )
+        .order_by("-priority", "status_changed_at", "pk")
     )
+    queues = [
+        (queue, _page(request, waiting.filter(queue=queue), f"page-{queue.slug}"), queue.slug)
+        for queue in profile.subspecialties.all()
+    ]
+    listed = [case for _, page, _ in queues for case in page]
+    earlier = earlier_readers_by_case(listed)
     me = load_reviewers(ReviewerProfile.objects.filter(pk=profile.pk))
-    by_queue: dict[str, list[Case]] = {s.slug: [] for s in queues}
-    for case in waiting:
-        case.problems = check(need_for_case(case), me[0]) if me else ["are not active"]
-        by_queue.setdefault(case.queue_id, []).append(case)
+    for case in listed:
+        need = need_for_case(case, earlier=earlier[case.pk])
+        case.problems = check(need, me[0]) if me else ["are not active"]
+    mine = visible.filter(assigned_reviewer=profile).order_by("-status_changed_at", "-pk")
     context = {
         "profile": profile,
-        "queues": [(s, by_queue.get(s.slug, [])) for s in queues],
-        "my_cases": visible.filter(assigned_reviewer=profile).order_by("-status_changed_at"),
+        "queues": queues,
+        "my_cases": _page(request, mine, "page-mine"),
     }
     return render(request, "reviewers/portal.html", context)
 
@@ -86,6 +112,15 @@ def _workspace(
         context["earlier"] = case.opinions.filter(
             signed_at__isnull=False, round__lt=opinion.round
         ).select_related("reviewer")
+        # The page shows each earlier report's impression: a read of that report.
+        for earlier in context["earlier"]:
+            record_access(
+                request,
+                action=AuditEvent.Action.VIEW,
+                target_type="opinion-report",
+                target_code=earlier.code,
+                case_code=case.code,
+            )
         if opinion.is_signed:
             context["questions"] = opinion.questions.all()
             context["answer_form"] = AnswerForm()
@@ -220,9 +255,21 @@ def read_sign(request: HttpRequest, code: UUID) -> HttpResponse:
     return redirect("reviewers:case-detail", case.code)
 
 
-def _holder_case(request: HttpRequest, code: UUID) -> Case:
+def _reviewer_case(
+    request: HttpRequest, code: UUID, *, target_type: str, target_code: object
+) -> Case:
+    """The case within the reviewer's scope; an attempt outside it is audited as refused."""
+    with refusals_audited(
+        request, target_type=target_type, target_code=target_code, case_code=code
+    ):
+        return get_case_for_reviewer(request.user, code)
+
+
+def _holder_case(
+    request: HttpRequest, code: UUID, *, target_type: str, target_code: object
+) -> Case:
     """The case, for the reviewer who holds it: its images are theirs to read, nobody else's."""
-    case = get_case_for_reviewer(request.user, code)
+    case = _reviewer_case(request, code, target_type=target_type, target_code=target_code)
     # Minimum necessary: a case merely waiting in a queue shows its question, not its images.
     if case.assigned_reviewer_id != request.user.reviewer_profile.pk:
         raise Http404("Claim the case to see its images.")
@@ -237,7 +284,7 @@ def _viewer_key(case: Case) -> str:
 @require_GET
 def study_viewer(request: HttpRequest, code: UUID) -> HttpResponse:
     """The in-browser viewer; each opening is one audited viewer session."""
-    case = _holder_case(request, code)
+    case = _holder_case(request, code, target_type="study-viewer", target_code=code)
     found = studyzip.studies(case)
     if not found:
         raise Http404("This case has no images yet.")
@@ -264,7 +311,7 @@ def instance_file(request: HttpRequest, code: UUID, file: UUID) -> HttpResponse:
     Auditing every image would write thousands of rows per session; the session's record names
     the study, and without one the files are not served at all.
     """
-    case = _holder_case(request, code)
+    case = _holder_case(request, code, target_type="study-viewer", target_code=file)
     if not request.session.get(_viewer_key(case)):
         raise Http404("Open the viewer first.")
     row = get_object_or_404(
@@ -274,6 +321,8 @@ def instance_file(request: HttpRequest, code: UUID, file: UUID) -> HttpResponse:
         code=file,
     )
     response = FileResponse(default_storage.open(row.key, "rb"), content_type="application/dicom")
+    # The viewer fetches the bytes; a browser sent here saves the patient's file, never renders it.
+    response["Content-Disposition"] = "attachment"
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
@@ -282,7 +331,7 @@ def instance_file(request: HttpRequest, code: UUID, file: UUID) -> HttpResponse:
 @require_GET
 def study_zip(request: HttpRequest, code: UUID) -> HttpResponse:
     """The whole study as a zip, streamed; for the reviewer who holds the case."""
-    case = _holder_case(request, code)
+    case = _holder_case(request, code, target_type="study", target_code=code)
     stream = studyzip.build(case)
     found = studyzip.studies(case)
     if not found:
@@ -295,7 +344,7 @@ def study_zip(request: HttpRequest, code: UUID) -> HttpResponse:
             target_code=study.code,
             case_code=case.code,
         )
-    response = StreamingHttpResponse(stream, content_type="application/zip")
+    response = StreamingHttpResponse(studyzip.in_chunks(stream), content_type="application/zip")
     response["Content-Length"] = str(len(stream))
     response["Content-Disposition"] = f'attachment; filename="case-{case.short_code}-study.zip"'
     response["Cache-Control"] = "private, no-store"
@@ -305,25 +354,15 @@ def study_zip(request: HttpRequest, code: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def series_preview(request: HttpRequest, code: UUID, series: UUID) -> HttpResponse:
-    case = get_case_for_reviewer(request.user, code)
-    found = get_object_or_404(Series.objects.exclude(preview_key=""), study__case=case, code=series)
-    record_access(
-        request,
-        action=AuditEvent.Action.VIEW,
-        target_type="series-preview",
-        target_code=found.code,
-        case_code=case.code,
-    )
-    response = FileResponse(default_storage.open(found.preview_key, "rb"), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    case = _reviewer_case(request, code, target_type="series-preview", target_code=series)
+    return audited_preview(request, case, series)
 
 
 @login_required
 @require_GET
 def document_download(request: HttpRequest, code: UUID, document: UUID) -> HttpResponse:
     """The patient's records (the original report first of all), once the blind read is filed."""
-    case = get_case_for_reviewer(request.user, code)
+    case = _reviewer_case(request, code, target_type="document", target_code=document)
     opinion = _own_opinion(request, case)
     if opinion.is_blind:
         raise Http404("File your own reading first.")
@@ -347,7 +386,7 @@ def document_download(request: HttpRequest, code: UUID, document: UUID) -> HttpR
 @require_GET
 def opinion_pdf(request: HttpRequest, code: UUID, opinion: UUID) -> HttpResponse:
     """A signed report: the reviewer's own, or an earlier one once their blind read is filed."""
-    case = get_case_for_reviewer(request.user, code)
+    case = _reviewer_case(request, code, target_type="opinion-report", target_code=opinion)
     mine = _own_opinion(request, case)
     report = get_object_or_404(case.opinions.filter(signed_at__isnull=False), code=opinion)
     if report.pk != mine.pk and (mine.is_blind or report.round >= mine.round):

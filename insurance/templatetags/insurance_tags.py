@@ -62,15 +62,18 @@ def insurance_status(case: Case) -> InsuranceStatus | None:
     insurance = CaseInsurance.objects.select_related("plan__payer").filter(case=case).first()
     if insurance is None:
         return None
-    check = services.refresh_coverage(case)
     waiting = case.status == Case.Status.AWAITING_INSURANCE
+    # The blockers read the same check: run the rules once for the whole box.
+    with services.coverage_checked_once():
+        check = services.refresh_coverage(case)
+        blockers = services.insurance_blockers(case) if waiting else []
     return InsuranceStatus(
         insurance=insurance,
         check=check,
         prior_authorization=PriorAuthorization.objects.filter(case=case).first(),
         referral=CaseReferral.objects.filter(case=case).first(),
         exception=NetworkGapException.objects.filter(case=case).first(),
-        blockers=services.insurance_blockers(case) if waiting else [],
+        blockers=blockers,
         self_pay_price=services.self_pay_price(case),
         can_choose_self_pay=(
             not insurance.is_self_pay and case.status in services.PATIENT_SELF_PAY_FROM

@@ -65,6 +65,17 @@ def test_coverage_runs_again_only_when_something_it_depends_on_changed(alice, pl
     assert CoverageCheck.objects.filter(case=case).count() == 3
 
 
+def test_one_page_asks_the_rules_once_and_the_next_page_sees_a_change(alice, plans, reviewers):
+    case = insured_case(alice, plans[MA], review_type="clinical")
+    with services.coverage_checked_once():
+        first = services.refresh_coverage(case)
+        Case.objects.filter(pk=case.pk).update(requested_subspecialty_id="breast")
+        case.refresh_from_db()
+        assert services.refresh_coverage(case) == first  # one answer across the page
+    assert CoverageCheck.objects.filter(case=case).count() == 1
+    assert services.refresh_coverage(case).result["network_gap"] is True
+
+
 def test_coverage_follows_the_reviewer_the_patient_picked(alice, plans, reviewers):
     from reviewers.models import ReviewerChoice
 

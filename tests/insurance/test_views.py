@@ -4,13 +4,15 @@ import io
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pypdf import PdfReader
 
 from insurance import services
 from insurance.models import CaseInsurance, CoverageCheck, NetworkGapException, PriorAuthorization
 from requests_app.models import AuditEvent, Case
-from tests.conftest import make_case
+from tests.conftest import make_case, make_user
 
 from .conftest import insured_case
 
@@ -43,7 +45,10 @@ def test_bob_gets_404_for_every_insurance_page_of_alices_case(client, alice, bob
     for method, url in urls(case):
         assert getattr(client, method)(url).status_code == 404, url
     assert not CaseInsurance.objects.get(case=case).is_self_pay
-    assert not AuditEvent.objects.exists()
+    # Only the refusals of the records' downloads are on the audit log, as refusals.
+    assert set(AuditEvent.objects.values_list("actor", "action")) == {
+        (bob.pk, AuditEvent.Action.DENIED)
+    }
 
 
 def test_anonymous_is_sent_to_log_in(client, alice, plans):
@@ -175,6 +180,29 @@ def test_case_page_shows_what_is_pending_with_the_insurer(client, alice, plans, 
     assert "Prior authorization:</strong> needed: not yet requested" in page
 
 
+def test_case_page_checks_coverage_once_and_writes_nothing_when_nothing_changed(
+    client, alice, plans, reviewers
+):
+    case = insured_case(
+        alice,
+        plans[MA],
+        review_type="clinical",
+        queue_id="neuroradiology",
+        status=Case.Status.AWAITING_INSURANCE,
+    )
+    services.open_paperwork(case)
+    checks = CoverageCheck.objects.filter(case=case).count()
+    client.force_login(alice)
+    url = reverse("requests:case-detail", args=[case.code])
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(url).content.decode()
+    assert "Prior authorization from your insurer: not approved yet." in page
+    reads = [q for q in captured if 'FROM "insurance_coveragecheck"' in q["sql"]]
+    assert len(reads) == 1  # the status box and its blockers share one check
+    client.get(url)
+    assert CoverageCheck.objects.filter(case=case).count() == checks
+
+
 # --- Admin -------------------------------------------------------------------------------------
 
 
@@ -197,11 +225,12 @@ def waiting(alice, plans, reviewers) -> PriorAuthorization:
     return PriorAuthorization.objects.get(case=case)
 
 
-def test_coordinator_without_the_permission_cannot_record_a_decision(client, sam, waiting):
-    client.force_login(sam)
+def test_staff_without_the_permission_cannot_record_a_decision(client, waiting):
+    clerk = make_user("clerk@example.com", is_staff=True)
+    client.force_login(clerk)
     url = reverse("admin:insurance_priorauthorization_change", args=[waiting.pk])
     assert client.get(url).status_code == 403
-    grant(sam, "view_priorauthorization")
+    grant(clerk, "view_priorauthorization")
     assert client.get(url).status_code == 200
     response = client.post(url, {"reference_number": "X", "_approved": "1"})
     assert response.status_code == 403

@@ -54,5 +54,6 @@ def test_preview_is_an_audited_png_for_alice_and_a_404_for_bob(client, alice, bo
     response = client.get(url)
     assert response["Content-Type"] == "image/png"
     assert b"".join(response.streaming_content).startswith(b"\x89PNG")
-    audit = AuditEvent.objects.get(target_type="series-preview")
-    assert (audit.actor, audit.case_code, audit.action) == (alice, case.code, "view")
+    refused, seen = AuditEvent.objects.filter(target_type="series-preview").order_by("at", "pk")
+    assert (refused.actor, refused.case_code, refused.action) == (bob, case.code, "denied")
+    assert (seen.actor, seen.case_code, seen.action) == (alice, case.code, "view")

@@ -1,14 +1,18 @@
 """Queues, claims and releases: who may see a case, and that one case has one reader at a time."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from requests_app.models import Case
 from reviewers import services
 from reviewers.models import Opinion, ReviewerChoice
+from reviewers.views import PORTAL_PAGE_SIZE
 from tests.conftest import make_case
 from tests.reviewers.conftest import make_reviewer, queued_case
 
@@ -197,3 +201,35 @@ def test_a_double_click_on_claim_keeps_one_reading(client, alice, rita_profile):
     assert "This case is already yours." in response.content.decode()
     assert Opinion.objects.filter(case=case).count() == 1
     assert case.events.filter(to_status="in_review").count() == 1
+
+
+def test_a_long_queue_is_paged_oldest_first_in_the_same_queries(client, alice, rita_profile):
+    client.force_login(rita_profile.user)
+    url = reverse("reviewers:portal")
+    since = timezone.now() - timedelta(days=30)
+
+    def wait(n: int) -> list[Case]:
+        """n more cases, each queued an hour after the one before."""
+        nonlocal since
+        cases = [queued_case(alice) for _ in range(n)]
+        for case in cases:
+            since += timedelta(hours=1)
+            Case.objects.filter(pk=case.pk).update(status_changed_at=since)
+        return cases
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    oldest = wait(2)
+    few = queries()
+    newest = wait(PORTAL_PAGE_SIZE)
+    assert queries() == few
+
+    first = client.get(url).content.decode()
+    assert f"({PORTAL_PAGE_SIZE + 2} waiting)" in first
+    assert all(case.short_code in first for case in oldest)
+    assert newest[-1].short_code not in first
+    second = client.get(url, {"page-neuroradiology": 2}).content.decode()
+    assert newest[-1].short_code in second and oldest[0].short_code not in second

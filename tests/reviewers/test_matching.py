@@ -1,19 +1,23 @@
 """Matching a case to the specialists who may read it: each rule can exclude, ranking orders."""
 
 import pytest
+from django.utils import timezone
 
 from requests_app.models import Case
 from reviewers.matching import (
     Need,
     ReviewerFacts,
     check,
+    earlier_readers_by_case,
     match_case,
+    need_for_case,
     rank,
     reasons_not_eligible,
     same_facility,
 )
+from reviewers.models import Opinion
 from tests.conftest import make_case
-from tests.reviewers.conftest import make_reviewer
+from tests.reviewers.conftest import make_reviewer, queued_case
 
 NEURO_IL = Need(subspecialty="neuroradiology", patient_state="IL")
 
@@ -156,3 +160,17 @@ def test_inactive_reviewers_are_never_matched(alice):
     case = make_case(alice, complete=True)
     make_reviewer("gone@example.com", "Dr. Gone", is_active=False)
     assert match_case(case).candidates == []
+
+
+def test_earlier_readers_of_many_cases_come_in_one_query(
+    alice, rita_profile, nils, django_assert_num_queries
+):
+    released, working, fresh = (queued_case(alice) for _ in range(3))
+    now = timezone.now()
+    Opinion.objects.create(case=released, reviewer=rita_profile, blind_read_at=now, released_at=now)
+    # Nils is still reading: blind to the reports, so not yet an earlier reader.
+    Opinion.objects.create(case=working, reviewer=nils.reviewer_profile, blind_read_at=now)
+    with django_assert_num_queries(1):
+        readers = earlier_readers_by_case([released, working, fresh])
+    assert readers == {released.pk: {rita_profile.pk}, working.pk: set(), fresh.pk: set()}
+    assert need_for_case(released).earlier_readers == {rita_profile.pk}

@@ -5,9 +5,10 @@ import zipfile
 
 import pytest
 from django.urls import reverse
+from zipstream import ZIP_STORED, ZipStream
 
 from requests_app.models import AuditEvent
-from reviewers import services
+from reviewers import services, studyzip
 from tests.reviewers.conftest import validated_case
 
 
@@ -71,3 +72,21 @@ def test_patients_get_404_for_the_reviewer_download(client, alice, who, request,
     case, _ = validated_case(alice, tmp_path)
     client.force_login(request.getfixturevalue(who))
     assert _download(client, case)[0].status_code == 404
+
+
+def test_the_zip_goes_out_in_large_pieces_with_the_size_announced():
+    slices = [bytes([n]) * 700_000 for n in range(3)]  # smaller than a chunk, as MR slices are
+
+    def stream() -> ZipStream:
+        zipped = ZipStream(compress_type=ZIP_STORED, sized=True)
+        for n, data in enumerate(slices):
+            zipped.add(data, f"CD/IM{n}")
+        return zipped
+
+    announced = stream()
+    pieces = list(studyzip.in_chunks(announced))
+    assert all(len(piece) >= studyzip.CHUNK for piece in pieces[:-1]) and len(pieces) == 2
+    body = b"".join(pieces)
+    assert body == b"".join(stream()) and len(body) == len(announced)
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert [archive.read(f"CD/IM{n}") for n in range(3)] == slices
