@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from requests_app.admin_actions import run_each
+from requests_app.admin_audit import AuditedModelAdmin
 from requests_app.audit import record_access
 from requests_app.models import AuditEvent
 from requests_app.services import CaseError
@@ -38,14 +40,14 @@ class PlanInline(admin.TabularInline):
 
 
 @admin.register(Payer)
-class PayerAdmin(admin.ModelAdmin):
+class PayerAdmin(AuditedModelAdmin):
     list_display = ["name", "payer_id", "phone"]
     search_fields = ["name", "payer_id"]
     inlines = [PlanInline]
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(AuditedModelAdmin):
     list_display = [
         "name",
         "payer",
@@ -98,12 +100,12 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServicePrice)
-class ServicePriceAdmin(admin.ModelAdmin):
+class ServicePriceAdmin(AuditedModelAdmin):
     list_display = ["review_type", "self_pay_price", "allowed_amount", "cpt_codes", "description"]
 
 
 @admin.register(CoverageCheck)
-class CoverageCheckAdmin(admin.ModelAdmin):
+class CoverageCheckAdmin(AuditedModelAdmin):
     list_display = [
         "checked_at",
         "case",
@@ -129,20 +131,6 @@ class CoverageCheckAdmin(admin.ModelAdmin):
         return False
 
 
-def _run(request: HttpRequest, queryset, action, done: str) -> None:
-    """Apply a service to each selected item; one message for the successes, one per refusal."""
-    count = 0
-    for item in queryset:
-        try:
-            action(item)
-        except CaseError as exc:
-            messages.error(request, f"{item.case.short_code}: {exc}")
-        else:
-            count += 1
-    if count:
-        messages.success(request, f"{done}: {count}.")
-
-
 @dataclass(frozen=True)
 class Button:
     label: str
@@ -151,7 +139,7 @@ class Button:
     shown: Callable  # (item) -> bool
 
 
-class ButtonsAdmin(admin.ModelAdmin):
+class ButtonsAdmin(AuditedModelAdmin):
     """Buttons on an item's page that save the form, then call a service."""
 
     change_form_template = "insurance/admin/buttons_change_form.html"
@@ -260,11 +248,11 @@ class PriorAuthorizationAdmin(PaperworkAdmin):
 
     @admin.action(description="Record: requested from the insurer", permissions=["change"])
     def mark_requested(self, request, queryset):
-        _run(
+        run_each(
             request,
             queryset,
             lambda pa: services.record_prior_auth_requested(pa, by=request.user),
-            "Marked requested",
+            done="Marked requested",
         )
 
     @admin.action(
@@ -272,20 +260,20 @@ class PriorAuthorizationAdmin(PaperworkAdmin):
         permissions=["change"],
     )
     def record_approved(self, request, queryset):
-        _run(
+        run_each(
             request,
             queryset,
             lambda pa: services.record_prior_auth_decision(pa, by=request.user, approved=True),
-            "Approvals recorded",
+            done="Approvals recorded",
         )
 
     @admin.action(description="Record: denied by the insurer", permissions=["change"])
     def record_denied(self, request, queryset):
-        _run(
+        run_each(
             request,
             queryset,
             lambda pa: services.record_prior_auth_decision(pa, by=request.user, approved=False),
-            "Denials recorded",
+            done="Denials recorded",
         )
 
 
@@ -341,11 +329,11 @@ class CaseReferralAdmin(PaperworkAdmin):
 
     @admin.action(description="Record: referral on file", permissions=["change"])
     def accept(self, request, queryset):
-        _run(
+        run_each(
             request,
             queryset,
             lambda ref: services.accept_referral(ref, by=request.user),
-            "Referrals on file",
+            done="Referrals on file",
         )
 
 
@@ -412,11 +400,11 @@ class NetworkGapExceptionAdmin(PaperworkAdmin):
 
     @admin.action(description="Record: letter sent to the insurer", permissions=["change"])
     def mark_sent(self, request, queryset):
-        _run(
+        run_each(
             request,
             queryset,
             lambda e: services.mark_exception_sent(e, by=request.user),
-            "Marked sent",
+            done="Marked sent",
         )
 
     def get_urls(self):
@@ -479,4 +467,4 @@ class CaseInsuranceAdmin(ButtonsAdmin):
 
     @admin.action(description="Check coverage again", permissions=["change"])
     def recheck_coverage(self, request, queryset):
-        _run(request, queryset, lambda ins: services.refresh_coverage(ins.case), "Checked")
+        run_each(request, queryset, lambda ins: services.refresh_coverage(ins.case), done="Checked")

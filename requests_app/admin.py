@@ -1,82 +1,248 @@
+"""The coordinators' desk in the admin: triage list, case page with everything about a case,
+actions that call the services, and a dashboard of queues and clocks."""
+
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, F, OuterRef, Prefetch, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from insurance.models import CaseInsurance
-from records.models import Document, Upload
+from insurance.models import CaseInsurance, CaseReferral, NetworkGapException, PriorAuthorization
+from records.admin import RecordsRequestInline
+from records.models import Document, Series, Study, Upload, UploadProblem
+from records.views import audited_preview
+from reviewers.models import Opinion
+from reviewers.routing import NEEDS_COORDINATOR_BELOW
+from reviewers.services import assign_case
 
-from .models import AuditEvent, Authorization, Case, CaseEvent
+from . import admin_forms as forms
+from . import dashboard, messaging, sla, triage
+from .admin_actions import run_each
+from .admin_audit import AuditedModelAdmin
+from .admin_inlines import MessageInline
+from .models import AuditEvent, Authorization, Case, CaseEvent, Priority, SlaTarget
 
 
-class CaseEventInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """A list of a case's related rows on its page: they change elsewhere, never here."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CaseEventInline(ReadOnlyInline):
     model = CaseEvent
     fields = ["at", "actor", "from_status", "to_status", "message"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
+    verbose_name_plural = "timeline"
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
 
 
-class DocumentInline(admin.TabularInline):
+class DocumentInline(ReadOnlyInline):
     model = Document
-    fields = ["kind", "code", "size", "page_count", "created_at"]
+    fields = ["kind", "original_name", "size", "page_count", "created_at"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+
+class StudyInline(ReadOnlyInline):
+    model = Study
+    fields = ["description", "modalities", "body_parts", "study_date", "instance_count", "previews"]
+    readonly_fields = fields
+    verbose_name_plural = "studies"
+
+    def get_queryset(self, request):
+        series = Series.objects.exclude(preview_key="").order_by("series_number")
+        return super().get_queryset(request).prefetch_related(Prefetch("series", queryset=series))
+
+    @admin.display(description="series previews")
+    def previews(self, obj: Study) -> str:
+        return format_html_join(
+            " ",
+            '<img src="{}" alt="{}" width="96" height="96" loading="lazy">',
+            (
+                (
+                    reverse("admin:requests_app_case_preview", args=[obj.case_id, s.code]),
+                    s.description or s.modality,
+                )
+                for s in obj.series.all()
+            ),
+        )
 
 
-class UploadInline(admin.TabularInline):
+class UploadInline(ReadOnlyInline):
     model = Upload
-    fields = ["code", "status", "file_count", "total_bytes", "created_at"]
+    fields = ["code", "status", "file_count", "total_bytes", "created_at", "problem_list"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("problems")
+
+    @admin.display(description="validation problems")
+    def problem_list(self, obj: Upload) -> str:
+        return format_html_join(
+            "",
+            "<div><strong>{}</strong> {} <small>{}</small></div>",
+            ((p.get_severity_display(), p.message, p.code) for p in obj.problems.all()),
+        )
 
 
 class InsuranceInline(admin.StackedInline):
     model = CaseInsurance
     extra = 0
     can_delete = False
+    show_change_link = True
 
 
-class AuthorizationInline(admin.TabularInline):
+class PriorAuthorizationInline(ReadOnlyInline):
+    model = PriorAuthorization
+    fields = ["status", "reference_number", "updated_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class ReferralInline(ReadOnlyInline):
+    model = CaseReferral
+    fields = ["status", "updated_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class NetworkGapInline(ReadOnlyInline):
+    model = NetworkGapException
+    fields = ["status", "reference_number", "updated_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class OpinionInline(ReadOnlyInline):
+    model = Opinion
+    fields = ["reviewer", "round", "claimed_at", "released_at", "radpeer", "signed_at"]
+    readonly_fields = fields
+    show_change_link = True
+    verbose_name_plural = "reports"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("reviewer")
+
+
+class AuthorizationInline(ReadOnlyInline):
     model = Authorization
     fields = ["signed_name", "signer_relationship", "signed_at", "expires_on", "revoked_at"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+
+class FlagFilter(admin.SimpleListFilter):
+    """What needs a coordinator now: the flags the machine raised and the waits it cannot end."""
+
+    title = "flag"
+    parameter_name = "flag"
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in FLAGS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() in FLAGS:
+            return queryset.filter(FLAGS[self.value()][1])
+        return queryset
+
+
+class SlaFilter(admin.SimpleListFilter):
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return sla.State.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in dict(sla.State.choices):
+            return queryset.filter(sla.state_filter(self.value(), now=timezone.now()))
+        return queryset
+
+
+# Validation problems that mean the images may not be this patient's.
+MISMATCH_CODES = ("patient_mismatch", "multiple_patients")
+MISMATCH = Exists(
+    UploadProblem.objects.filter(upload__case=OuterRef("pk"), code__in=MISMATCH_CODES)
+)
+# Flag key -> (label, the cases that carry it).
+FLAGS = {
+    "coordinator": ("Needs a coordinator", Q(needs_coordinator=True)),
+    "routing": (
+        "Routing unsure or conflicting",
+        Q(needs_coordinator=True, routing_confidence__lt=NEEDS_COORDINATOR_BELOW),
+    ),
+    "mismatch": ("Patient mismatch", Q(MISMATCH)),
+    "records": ("Missing records", Q(status=Case.Status.NEEDS_RECORDS)),
+    "insurance": ("Insurance pending", Q(status=Case.Status.AWAITING_INSURANCE)),
+    "hold": ("On hold", Q(on_hold=True)),
+}
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(AuditedModelAdmin):
+    """The coordinators' triage desk: what needs someone now, and the actions that move it."""
+
     list_display = [
         "short_code",
+        "patient_name",
         "status",
-        "exam_type",
-        "body_region",
-        "requested_subspecialty",
         "queue",
-        "submitted_at",
+        "priority_label",
+        "flags",
         "in_status_for",
+        "sla_due",
+        "assigned_reviewer",
     ]
-    list_filter = ["status", "exam_type", "requested_subspecialty", "queue", "review_type"]
-    list_select_related = ["requested_subspecialty", "queue"]
-    search_fields = ["code", "patient__email", "patient_name"]
-    date_hierarchy = "created_at"
+    list_filter = [
+        "status",
+        "queue",
+        FlagFilter,
+        "priority",
+        SlaFilter,
+        "exam_type",
+        "review_type",
+    ]
+    list_select_related = ["queue", "assigned_reviewer"]
+    search_fields = [
+        "^code",
+        "patient_name",
+        "patient__email",
+        "=studies__study_instance_uid",
+    ]
+    ordering = ["-priority", F("sla_due_at").asc(nulls_last=True), "-created_at"]
+    list_per_page = 50
+    # Counting every case twice per page is what makes a long list slow.
+    show_full_result_count = False
     raw_id_fields = ["patient"]
+    actions = [
+        "ask_for_records_action",
+        "message_patient_action",
+        "reroute_action",
+        "assign_action",
+        "set_priority_action",
+        "mark_urgent_action",
+        "hold_action",
+        "release_hold_action",
+        "clear_flag_action",
+        "close_action",
+    ]
     readonly_fields = [
         "code",
         "status",
@@ -85,13 +251,50 @@ class CaseAdmin(admin.ModelAdmin):
         "updated_at",
         "submitted_at",
         "consent_at",
-        # Queue and reviewer change only through routing and the assignment page's services.
+        # These change only through the triage actions and the reviewers' services.
         "queue",
         "assigned_reviewer",
+        "priority",
+        "on_hold",
+        "hold_reason",
+        "sla_due_at",
+        "sla_escalated_at",
+        "routing_confidence",
+        "routing_reasons",
+        "needs_coordinator",
     ]
-    inlines = [InsuranceInline, AuthorizationInline, DocumentInline, UploadInline, CaseEventInline]
+    inlines = [
+        StudyInline,
+        DocumentInline,
+        RecordsRequestInline,
+        InsuranceInline,
+        PriorAuthorizationInline,
+        ReferralInline,
+        NetworkGapInline,
+        OpinionInline,
+        MessageInline,
+        AuthorizationInline,
+        UploadInline,
+        CaseEventInline,
+    ]
     fieldsets = [
         (None, {"fields": ["code", "status", "status_changed_at", "patient"]}),
+        (
+            "Triage",
+            {
+                "fields": [
+                    "priority",
+                    "on_hold",
+                    "hold_reason",
+                    "sla_due_at",
+                    "sla_escalated_at",
+                    "needs_coordinator",
+                    "coordinator_note",
+                    "routing_confidence",
+                    "routing_reasons",
+                ]
+            },
+        ),
         ("Patient", {"fields": ["patient_name", "patient_birth_date", "patient_state"]}),
         (
             "Scan",
@@ -124,17 +327,213 @@ class CaseAdmin(admin.ModelAdmin):
         ("Dates", {"fields": ["created_at", "updated_at", "submitted_at", "consent_at"]}),
     ]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(has_mismatch=MISMATCH)
+
+    def get_urls(self):
+        dashboard = path(
+            "dashboard/",
+            self.admin_site.admin_view(self.dashboard_view),
+            name="requests_app_case_dashboard",
+        )
+        preview = path(
+            "<int:pk>/series/<uuid:series>/preview.png",
+            self.admin_site.admin_view(self.preview_view),
+            name="requests_app_case_preview",
+        )
+        return [dashboard, preview, *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest, pk: int, series) -> HttpResponse:
+        """A series preview on the case page; a read of the study, so it is audited."""
+        case = get_object_or_404(Case, pk=pk)
+        if not self.has_view_permission(request, case):
+            raise PermissionDenied
+        return audited_preview(request, case, series)
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Triage dashboard",
+            "opts": self.opts,
+            **dashboard.figures(now=timezone.now()),
+        }
+        return TemplateResponse(request, "admin/requests_app/case/dashboard.html", context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"dashboard_url": reverse("admin:requests_app_case_dashboard")}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None:
+            context["triage_actions"] = [
+                (name, description)
+                for name, (_, _, description) in self.get_actions(request).items()
+            ]
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    # Columns ------------------------------------------------------------------------------------
     @admin.display(description="case", ordering="code")
     def short_code(self, obj: Case) -> str:
         return obj.short_code
+
+    @admin.display(description="priority", ordering="priority")
+    def priority_label(self, obj: Case) -> str:
+        label = obj.get_priority_display()
+        if obj.priority == Priority.URGENT:
+            return format_html("<strong>{}</strong>", label)
+        return label
+
+    @admin.display(description="flags")
+    def flags(self, obj: Case) -> str:
+        words = []
+        if obj.needs_coordinator:
+            words.append("check routing" if _routing_unsure(obj) else "needs coordinator")
+        if obj.has_mismatch:
+            words.append("patient mismatch")
+        if obj.on_hold:
+            words.append("on hold")
+        return ", ".join(words) or "-"
 
     @admin.display(description="in this status for", ordering="status_changed_at")
     def in_status_for(self, obj: Case) -> str:
         return timesince(obj.status_changed_at, timezone.now())
 
+    @admin.display(description="SLA due", ordering="sla_due_at")
+    def sla_due(self, obj: Case) -> str:
+        state = sla.state_of(obj)
+        if state in (sla.State.NONE, sla.State.ON_HOLD):
+            return "-"
+        when = date_format(timezone.localtime(obj.sla_due_at), "M j, H:i")
+        label = dict(sla.State.choices)[state].lower()
+        return format_html('<span class="sla-{}">{} ({})</span>', state, when, label)
+
+    # Actions ------------------------------------------------------------------------------------
+    @admin.action(description="Ask the patient for missing records", permissions=["change"])
+    def ask_for_records_action(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            forms.RecordsRequestForm,
+            lambda case, data: triage.ask_for_records(case, by=request.user, **data),
+            done="Records asked for",
+        )
+
+    @admin.action(description="Send a message to the patient", permissions=["change"])
+    def message_patient_action(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            forms.CareTeamMessageForm,
+            lambda case, data: messaging.send_message(
+                case, by=request.user, body=data["body"], from_care_team=True
+            ),
+            done="Message sent",
+        )
+
+    @admin.action(description="Move to another subspecialty's queue", permissions=["change"])
+    def reroute_action(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            forms.RerouteForm,
+            lambda case, data: triage.reroute(case, by=request.user, **data),
+            done="Moved",
+        )
+
+    @admin.action(description="Assign or reassign a reviewer", permissions=["change"])
+    def assign_action(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            forms.AssignReviewerForm,
+            lambda case, data: assign_case(case, by=request.user, **data),
+            done="Assigned",
+        )
+
+    @admin.action(description="Set priority", permissions=["change"])
+    def set_priority_action(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            forms.PriorityForm,
+            lambda case, data: triage.set_priority(case, by=request.user, **data),
+            done="Priority set",
+        )
+
+    @admin.action(description="Mark urgent", permissions=["change"])
+    def mark_urgent_action(self, request, queryset):
+        run_each(
+            request,
+            queryset,
+            lambda case: triage.set_priority(case, by=request.user, priority=Priority.URGENT),
+            done="Marked urgent",
+        )
+
+    @admin.action(description="Put on hold", permissions=["change"])
+    def hold_action(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            forms.HoldForm,
+            lambda case, data: triage.put_on_hold(case, by=request.user, **data),
+            done="Put on hold",
+        )
+
+    @admin.action(description="Release the hold", permissions=["change"])
+    def release_hold_action(self, request, queryset):
+        run_each(
+            request,
+            queryset,
+            lambda case: triage.release_hold(case, by=request.user),
+            done="Released",
+        )
+
+    @admin.action(description="Mark the flagged details as checked", permissions=["change"])
+    def clear_flag_action(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            forms.NoteForm,
+            lambda case, data: triage.clear_flag(case, by=request.user, **data),
+            done="Checked",
+        )
+
+    @admin.action(description="Close", permissions=["change"])
+    def close_action(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            forms.CloseForm,
+            lambda case, data: triage.close_case(case, by=request.user, **data),
+            done="Closed",
+        )
+
+    def _with_form(self, request, queryset, form_class, apply, *, done: str):
+        """An action that first asks for details (a message, a queue...), then runs on each case."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run_each(request, queryset, lambda case: apply(case, form.cleaned_data), done=done)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": form_class.title,
+            "opts": self.opts,
+            "form": form,
+            "cases": queryset,
+            "action": request.POST["action"],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/requests_app/case/action_form.html", context)
+
+
+def _routing_unsure(case: Case) -> bool:
+    return (case.routing_confidence or 0) < NEEDS_COORDINATOR_BELOW
+
 
 @admin.register(CaseEvent)
-class CaseEventAdmin(admin.ModelAdmin):
+class CaseEventAdmin(AuditedModelAdmin):
     list_display = ["at", "case", "actor", "from_status", "to_status", "message"]
     list_filter = ["to_status"]
     list_select_related = ["case", "actor"]
@@ -146,7 +545,7 @@ class CaseEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Authorization)
-class AuthorizationAdmin(admin.ModelAdmin):
+class AuthorizationAdmin(AuditedModelAdmin):
     list_display = ["code", "case", "signed_at", "expires_on", "revoked_at"]
     list_select_related = ["case"]
     search_fields = ["case__code"]
@@ -155,7 +554,7 @@ class AuthorizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(AuditedModelAdmin):
     """Read-only: the audit log is append-only for everyone, superusers included."""
 
     list_display = ["at", "actor", "action", "target_type", "target_code", "case_code"]
@@ -171,3 +570,10 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(SlaTarget)
+class SlaTargetAdmin(AuditedModelAdmin):
+    list_display = ["status", "subspecialty", "hours", "warn_hours"]
+    list_editable = ["hours", "warn_hours"]
+    list_filter = ["status", "subspecialty"]

@@ -11,4 +11,5 @@ class RequestsAppConfig(AppConfig):
 
         from . import roles
 
-        post_migrate.connect(roles.ensure_role_groups, sender=self)
+        # After every app: the group needs the permissions of apps migrated after this one.
+        post_migrate.connect(roles.ensure_role_groups, dispatch_uid="ensure_role_groups")

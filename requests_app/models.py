@@ -219,6 +219,8 @@ class Case(models.Model):
     )
     on_hold = models.BooleanField(default=False, db_index=True)
     hold_reason = models.CharField(max_length=300, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
+    sla_warn_at = models.DateTimeField(null=True, blank=True)
     sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     sla_escalated_at = models.DateTimeField(null=True, blank=True)
 
@@ -313,6 +315,10 @@ class AuditEvent(models.Model):
         UPLOAD = "upload", "Uploaded"
         DELETE = "delete", "Deleted"
         DENIED = "denied", "Denied"
+        # Coordinators' changes in the admin.
+        ADD = "add", "Added"
+        CHANGE = "change", "Changed"
+        ADMIN_ACTION = "admin_action", "Ran an admin action"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

@@ -1,14 +1,34 @@
 """The three kinds of user: patients (anyone who signs up), reviewers and coordinators."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
 
 COORDINATORS = "Coordinators"
 
 # Coordinators triage in the admin: they read everything about a case and change what the
 # admin actions let them change. Nobody gets delete on the audit log.
 COORDINATOR_PERMISSIONS = {
-    "requests_app": ["view_case", "change_case", "view_caseevent", "view_authorization"],
-    "records": ["view_document", "view_upload", "view_uploadfile"],
+    "requests_app": [
+        "view_case",
+        "change_case",
+        "view_caseevent",
+        "view_authorization",
+        "view_message",
+        "view_slatarget",
+        "add_slatarget",
+        "change_slatarget",
+        "view_auditevent",
+    ],
+    "records": [
+        "view_document",
+        "view_upload",
+        "view_uploadfile",
+        "view_uploadproblem",
+        "view_study",
+        "view_series",
+        "view_recordsrequest",
+    ],
     "insurance": [
         "view_caseinsurance",
         "change_caseinsurance",
@@ -28,7 +48,12 @@ COORDINATOR_PERMISSIONS = {
         "view_networkgapexception",
         "change_networkgapexception",
     ],
-    "reviewers": ["view_subspecialty", "view_reviewerprofile", "change_reviewerprofile"],
+    "reviewers": [
+        "view_subspecialty",
+        "view_reviewerprofile",
+        "change_reviewerprofile",
+        "view_opinion",
+    ],
 }
 
 
@@ -39,6 +64,16 @@ def is_reviewer(user) -> bool:
 
 def is_coordinator(user) -> bool:
     return user.is_authenticated and user.is_staff
+
+
+def coordinators():
+    """The active people who triage cases: coordinators' group members, and superusers."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(groups__name=COORDINATORS) | Q(is_superuser=True))
+        .distinct()
+    )
 
 
 def ensure_role_groups(**kwargs) -> None:

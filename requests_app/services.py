@@ -13,6 +13,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from . import notifications, sla
 from .models import Authorization, Case, CaseEvent
 
 AUTHORIZATION_VERSION = "2026-11"
@@ -39,8 +40,16 @@ def transition(
     """
     allowed_from = tuple(allowed_from)
     now = timezone.now()
+    clock = sla.clock_for(
+        status=to, queue=fields.get("queue_id", case.queue_id), priority=case.priority, start=now
+    )
     updated = Case.objects.filter(pk=case.pk, status__in=allowed_from).update(
-        status=to, status_changed_at=now, **fields
+        status=to,
+        status_changed_at=now,
+        sla_warn_at=clock.warn_at,
+        sla_due_at=clock.due_at,
+        sla_escalated_at=None,
+        **fields,
     )
     if updated != 1:
         case.refresh_from_db(fields=["status"])
@@ -50,8 +59,11 @@ def transition(
     CaseEvent.objects.create(
         case=case, at=now, actor=by, from_status=case.status, to_status=to, message=message
     )
+    if case.status != to:  # a new reviewer within review is not news for the patient's inbox
+        notifications.case_status_changed(case, to=to)
     case.status = to
     case.status_changed_at = now
+    case.sla_warn_at, case.sla_due_at, case.sla_escalated_at = clock.warn_at, clock.due_at, None
     for name, value in fields.items():
         setattr(case, name, value)
 
@@ -163,11 +175,18 @@ def submit_case(case: Case, *, by, missing: list[str]) -> None:
 
 
 def request_records(case: Case, *, by, message: str) -> None:
-    """submitted -> needs_records: images missing or unusable; the patient is told what to do."""
+    """submitted/awaiting_insurance/queued -> needs_records: images missing or unusable.
+
+    The checks ask from submitted; a coordinator may also ask later, before a specialist has it.
+    """
     transition(
         case,
         to=Case.Status.NEEDS_RECORDS,
-        allowed_from=[Case.Status.SUBMITTED],
+        allowed_from=[
+            Case.Status.SUBMITTED,
+            Case.Status.AWAITING_INSURANCE,
+            Case.Status.QUEUED,
+        ],
         by=by,
         message=message,
     )

@@ -10,5 +10,6 @@ urlpatterns = [
     path("<uuid:code>/", views.case_detail, name="case-detail"),
     path("<uuid:code>/steps/<slug:step>/", views.case_step, name="case-step"),
     path("<uuid:code>/submit/", views.case_submit, name="case-submit"),
+    path("<uuid:code>/messages/", views.case_message, name="case-message"),
     path("<uuid:code>/delete/", views.case_delete, name="case-delete"),
 ]

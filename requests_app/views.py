@@ -4,7 +4,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from insurance.models import CaseInsurance
@@ -12,7 +13,7 @@ from records.forms import DocumentForm, ImagesForm
 from records.models import Document
 from reviewers.models import Subspecialty
 
-from . import services, wizard
+from . import messaging, notifications, services, sla, wizard
 from .access import get_case_for_patient
 from .forms import SubmitForm
 from .models import Case
@@ -47,16 +48,24 @@ def case_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
     case = get_case_for_patient(request.user, code)
+    # Read before marking, so the page can still show which messages are new.
+    case_messages = list(case.messages.select_related("author"))
+    messaging.mark_read(case, by=request.user)
+    notifications.mark_read(request.user, case=case)
+    editable = case.is_editable_by_patient
     context = {
         "case": case,
+        "case_messages": case_messages,
         "events": case.events.select_related("actor"),
         "documents": case.documents.all(),
         "uploads": case.uploads.all(),
         "insurance": CaseInsurance.objects.filter(case=case).first(),
-        "missing": wizard.missing_for_submission(case) if case.is_editable_by_patient else [],
+        # Which steps still need answers matters only while the patient may change them.
+        "missing": wizard.missing_for_submission(case) if editable else [],
         "recommendations": wizard.recommendations(case),
-        "resume_step": wizard.first_incomplete(case),
+        "resume_step": wizard.first_incomplete(case) if editable else None,
         "next_steps": next_steps_for(case),
+        "expected_report": sla.expected_report_by(case),
     }
     return render(request, "requests_app/case_detail.html", context)
 
@@ -157,6 +166,21 @@ def case_submit(request: HttpRequest, code: UUID) -> HttpResponse:
 
 @login_required
 @require_POST
+def case_message(request: HttpRequest, code: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    try:
+        messaging.send_message(
+            case, by=request.user, body=request.POST.get("body", ""), from_care_team=False
+        )
+    except services.CaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Your message was sent to the care team.")
+    return redirect(reverse("requests:case-detail", args=[case.code]) + "#messages")
+
+
+@login_required
+@require_POST
 def case_delete(request: HttpRequest, code: UUID) -> HttpResponse:
     case = get_case_for_patient(request.user, code)
     try:
@@ -166,3 +190,27 @@ def case_delete(request: HttpRequest, code: UUID) -> HttpResponse:
         return redirect("requests:case-detail", case.code)
     messages.success(request, "The draft request and its files were deleted.")
     return redirect("requests:case-list")
+
+
+NOTIFICATIONS_SHOWN = 100
+
+
+@login_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    shown = request.user.notifications.select_related("case")[:NOTIFICATIONS_SHOWN]
+    return render(request, "requests_app/notifications.html", {"notifications": shown})
+
+
+@login_required
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    notifications.mark_read(request.user)
+    return redirect("notifications")
+
+
+@login_required
+@require_POST
+def notification_read(request: HttpRequest, code: UUID) -> HttpResponse:
+    notification = get_object_or_404(request.user.notifications, code=code)
+    notifications.mark_read(request.user, code=notification.code)
+    return redirect("notifications")

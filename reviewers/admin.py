@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 
+from requests_app.admin_audit import AuditedModelAdmin
 from requests_app.models import Case
 
 from . import services
@@ -34,7 +35,7 @@ class CoordinatorAccess:
 
 
 @admin.register(Subspecialty)
-class SubspecialtyAdmin(admin.ModelAdmin):
+class SubspecialtyAdmin(AuditedModelAdmin):
     list_display = ["slug", "name", "specialist_title", "order"]
     ordering = ["order"]
 
@@ -45,7 +46,7 @@ class LicenseInline(admin.TabularInline):
 
 
 @admin.register(ReviewerProfile)
-class ReviewerProfileAdmin(admin.ModelAdmin):
+class ReviewerProfileAdmin(AuditedModelAdmin):
     list_display = [
         "display_name",
         "kind",
@@ -97,7 +98,7 @@ class ReviewerProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(CaseAssignment)
-class CaseAssignmentAdmin(CoordinatorAccess, admin.ModelAdmin):
+class CaseAssignmentAdmin(CoordinatorAccess, AuditedModelAdmin):
     """Assign a waiting case to a reviewer, or hand a case in review to another one."""
 
     form = AssignForm
@@ -146,7 +147,7 @@ class QuestionInline(admin.TabularInline):
 
 
 @admin.register(Opinion)
-class OpinionAdmin(CoordinatorAccess, admin.ModelAdmin):
+class OpinionAdmin(CoordinatorAccess, AuditedModelAdmin):
     """Readings are written by their reviewers only; coordinators follow their progress."""
 
     list_display = [
@@ -173,7 +174,7 @@ class OpinionAdmin(CoordinatorAccess, admin.ModelAdmin):
 
 
 @admin.register(ReviewerChoice)
-class ReviewerChoiceAdmin(CoordinatorAccess, admin.ModelAdmin):
+class ReviewerChoiceAdmin(CoordinatorAccess, AuditedModelAdmin):
     list_display = ["case", "reviewer", "chosen_at"]
     list_select_related = ["case", "reviewer"]
     raw_id_fields = ["case", "reviewer"]
@@ -181,7 +182,7 @@ class ReviewerChoiceAdmin(CoordinatorAccess, admin.ModelAdmin):
 
 
 @admin.register(FollowUpQuestion)
-class FollowUpQuestionAdmin(CoordinatorAccess, admin.ModelAdmin):
+class FollowUpQuestionAdmin(CoordinatorAccess, AuditedModelAdmin):
     list_display = ["code", "opinion", "asked_at", "answered_at"]
     list_select_related = ["opinion"]
     readonly_fields = [
@@ -200,7 +201,7 @@ class FollowUpQuestionAdmin(CoordinatorAccess, admin.ModelAdmin):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(AuditedModelAdmin):
     list_display = ["name", "order", "subspecialty", "confidence", "is_active"]
     # Reordering and switching rules off are the everyday edits, so they are done from the list.
     list_editable = ["order", "is_active"]

@@ -75,9 +75,7 @@ def _next_round(case: Case) -> int:
 def _ensure_eligible(case: Case, reviewer: ReviewerProfile, *, who: str) -> None:
     problems = reasons_not_eligible(case, reviewer)
     if problems:
-        raise ReviewError(
-            f"{who} cannot take this case: {who.lower()} " + "; ".join(problems) + "."
-        )
+        raise ReviewError(f"{who} cannot take this case: the reviewer " + "; ".join(problems) + ".")
 
 
 def claim_case(case: Case, *, reviewer: ReviewerProfile, by) -> Opinion:

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    "secondopinion.second_factor.SecondFactorMiddleware",
 ]
 
 ROOT_URLCONF = "secondopinion.urls"
@@ -85,6 +86,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "requests_app.context_processors.roles",
+                "requests_app.context_processors.unread_notifications",
             ],
         },
     },
@@ -108,9 +110,9 @@ if EMBEDDED:
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Reuse connections across requests: a new SQLite connection also re-runs the PRAGMAs above.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Files -----------------------------------------------------------------------------------------
@@ -171,6 +173,10 @@ UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20000)
 # files are hard-linked rather than copied); a file that crashes it this often goes to a person.
 VALIDATION_WORK_DIR = Path(env("VALIDATION_WORK_DIR", default=str(VAR_DIR / "work")))
 VALIDATION_MAX_ATTEMPTS = env.int("VALIDATION_MAX_ATTEMPTS", default=3)
+# The sweeper (beat) sends a check again when its task was lost: an upload still waiting this
+# long after it arrived, or still "being checked" this long past the task's time limit.
+VALIDATION_REQUEUE_AFTER_MINUTES = env.int("VALIDATION_REQUEUE_AFTER_MINUTES", default=15)
+VALIDATION_STALLED_MARGIN_MINUTES = env.int("VALIDATION_STALLED_MARGIN_MINUTES", default=5)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=5000)
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)
 
@@ -195,8 +201,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# No global soft limit: its exception would surface inside the DICOM checks, which take almost
+# any exception for a damaged file. A check over the hard limit is redelivered and counted.
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
-CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs (beat copies them into its database schedule, where the admin can tune them).
@@ -237,8 +244,21 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "SecondOpinion: "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+ACCOUNT_PREVENT_ENUMERATION = True
+# Failed logins: 10 a minute from one address, and LOGIN_LOCKOUT_ATTEMPTS for one account (wrong
+# one-time codes count too) lock that account for LOGIN_LOCKOUT_MINUTES, known or not.
+LOGIN_LOCKOUT_ATTEMPTS = env.int("LOGIN_LOCKOUT_ATTEMPTS", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": f"10/m/ip,{LOGIN_LOCKOUT_ATTEMPTS}/{LOGIN_LOCKOUT_MINUTES}m/key",
+}
+# Reviewers and coordinators must use a second factor (secondopinion/second_factor.py).
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_TOTP_ISSUER = "SecondOpinion"
+
+# Cache: rate limits, lockouts and used one-time codes. Every web process must share it, e.g.
+# redis://redis:6379/1; the embedded default keeps it in the memory of its one process.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # E-mail ----------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -247,17 +267,22 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="SecondOpinion <care@seco
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Security --------------------------------------------------------------------------------------
-HTTPS = env.bool("HTTPS", default=False)
+# A site that answers to a public host name is served over HTTPS unless told otherwise; one that
+# answers only on this machine (the embedded default, the tests) speaks plain HTTP.
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+HTTPS = env.bool("HTTPS", default=not DEBUG and not set(ALLOWED_HOSTS) <= _LOCAL_HOSTS)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SECURE_SSL_REDIRECT = HTTPS and env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes inside the network speak plain HTTP
-SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
-SECURE_HSTS_PRELOAD = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS and env.bool("SECURE_HSTS_PRELOAD", default=True)
 if env.bool("BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Rate limits count the client's address, which the proxy appends to X-Forwarded-For.
+    ALLAUTH_TRUSTED_PROXY_COUNT = 1
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

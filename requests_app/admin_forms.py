@@ -1,0 +1,58 @@
+"""The details a coordinator gives before a triage action runs on the selected cases."""
+
+from django import forms
+
+from reviewers.models import ReviewerProfile, Subspecialty
+
+from .models import Priority
+
+
+class RecordsRequestForm(forms.Form):
+    title = "Ask the patient for missing records"
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="The patient reads this on their case page and is told by email to look.",
+    )
+
+
+class CareTeamMessageForm(forms.Form):
+    title = "Send a message to the patient"
+    body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 5}))
+
+
+class RerouteForm(forms.Form):
+    title = "Move to another subspecialty's queue"
+    queue = forms.ModelChoiceField(queryset=Subspecialty.objects.all())
+    note = forms.CharField(required=False, max_length=200, help_text="Why (on the timeline).")
+
+
+class AssignReviewerForm(forms.Form):
+    title = "Assign or reassign a reviewer"
+    reviewer = forms.ModelChoiceField(
+        queryset=ReviewerProfile.objects.filter(is_active=True).order_by("display_name"),
+        help_text="Licensing, MQSA and conflict-of-interest rules are checked for each case.",
+    )
+
+
+class PriorityForm(forms.Form):
+    title = "Set priority"
+    priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int)
+
+
+class HoldForm(forms.Form):
+    title = "Put on hold"
+    reason = forms.CharField(
+        max_length=250, help_text="What the case waits for: the patient, a payer, a facility..."
+    )
+
+
+class CloseForm(forms.Form):
+    title = "Close"
+    reason = forms.CharField(max_length=250, help_text="Read by the patient on the timeline.")
+
+
+class NoteForm(forms.Form):
+    title = "Mark the flagged details as checked"
+    note = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="What you checked."
+    )
