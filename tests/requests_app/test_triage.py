@@ -1,10 +1,14 @@
 """Coordinators triage in the admin: every action calls a service and names them on the timeline."""
 
+import io
+import time
 from datetime import timedelta
 
 import pytest
 import time_machine
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -359,3 +363,22 @@ def test_the_periodic_check_is_scheduled_and_flags(settings, sam, alice):
         check_sla_task.apply()
     case.refresh_from_db()
     assert case.sla_escalated_at is not None
+
+
+def test_demo_coordinator_can_log_in_with_the_printed_authenticator_key(client, db):
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    line = next(x for x in out.getvalue().splitlines() if "coordinator@example.com" in x)
+    key = line.split()[-1]
+    call_command("seed_demo", stdout=io.StringIO())  # re-run: the same key stays valid
+
+    assert (
+        client.post(
+            reverse("account_login"),
+            {"login": "coordinator@example.com", "password": "second-opinion-demo"},
+        ).status_code
+        == 302
+    )
+    code = format_hotp_value(hotp_value(key, int(time.time()) // 30))
+    client.post(reverse("mfa_authenticate"), {"code": code})
+    assert client.get(reverse("admin:requests_app_case_dashboard")).status_code == 200

@@ -1,4 +1,7 @@
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from allauth.mfa.utils import decrypt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -7,6 +10,7 @@ from django.db import transaction
 from insurance.seeding import seed_insurance
 from requests_app.roles import COORDINATORS, ensure_role_groups
 from reviewers.models import ReviewerLicense, ReviewerProfile, Subspecialty
+from secondopinion.second_factor import second_factor_required
 
 DEMO_PASSWORD = "second-opinion-demo"  # noqa: S105 (demo accounts, printed for the user)
 
@@ -264,7 +268,18 @@ class Command(BaseCommand):
         self.stdout.write(f"Insurance plans: {len(plans)} (Insurance > Plans in the admin).")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for role, user in logins:
-            self.stdout.write(f"  {role:<30} {user.email}")
+            key = self._authenticator_key(user) if second_factor_required(user) else ""
+            self.stdout.write(f"  {role:<30} {user.email:<28} {key}".rstrip())
+        self.stdout.write(
+            "Reviewers, coordinators and admins log in with an authenticator app as well: add "
+            "the key shown beside them to any TOTP app (or `oathtool --totp -b KEY`)."
+        )
+
+    def _authenticator_key(self, user) -> str:
+        """The demo account's authenticator app secret, set up once and kept on re-runs."""
+        app = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+        app = app or TOTP.activate(user, generate_totp_secret()).instance
+        return decrypt(app.data["secret"])
 
     def _user(self, email: str, first: str, last: str, *, superuser: bool = False):
         user, created = get_user_model().objects.get_or_create(
