@@ -56,20 +56,24 @@ class RecordsRequestForm(forms.ModelForm):
 
 
 class SignForm(forms.Form):
+    service_fields = ("signed_name",)  # `agree` is only the patient's confirmation
     signed_name = forms.CharField(label="Type your full name to sign", max_length=200)
     agree = forms.BooleanField(label="I have read this letter and I ask for these records.")
 
 
 class SentForm(forms.Form):
+    service_fields = ("sent_on",)
     sent_on = forms.DateField(label="The day you sent it", widget=DATE_INPUT)
 
 
 class ExtensionForm(forms.Form):
+    service_fields = ("noted_on", "reason")
     noted_on = forms.DateField(label="Date of the facility's written notice", widget=DATE_INPUT)
     reason = forms.CharField(label="The reason they gave", max_length=300, required=False)
 
 
 class ReceivedForm(forms.Form):
+    service_fields = ("received_on",)
     received_on = forms.DateField(label="The day they arrived", widget=DATE_INPUT)
 
 
@@ -151,36 +155,57 @@ def records_request_detail(request: HttpRequest, code: UUID, records_request: UU
     return _render_detail(request, _load(request, code, records_request))
 
 
-@login_required
-@require_POST
-def records_request_sign(request: HttpRequest, code: UUID, records_request: UUID) -> HttpResponse:
+def _step(
+    request: HttpRequest,
+    code: UUID,
+    records_request: UUID,
+    *,
+    form_class: type[forms.Form],
+    form_name: str,
+    service,
+    done,
+) -> HttpResponse:
+    """One step of the request's clock: clean the form, call the service, say what happened."""
     found = _load(request, code, records_request)
-    form = SignForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
-        return _render_detail(request, found, status=400, sign_form=form)
+        return _render_detail(request, found, status=400, **{form_name: form})
+    fields = {k: v for k, v in form.cleaned_data.items() if k in form_class.service_fields}
     try:
-        facility_requests.sign(found, by=request.user, signed_name=form.cleaned_data["signed_name"])
+        service(found, by=request.user, **fields)
     except RecordsRequestError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Signed. Download the letter and send it to the facility.")
+        messages.success(request, done(found))
     return _detail_page(found)
+
+
+@login_required
+@require_POST
+def records_request_sign(request: HttpRequest, code: UUID, records_request: UUID) -> HttpResponse:
+    return _step(
+        request,
+        code,
+        records_request,
+        form_class=SignForm,
+        form_name="sign_form",
+        service=facility_requests.sign,
+        done=lambda _: "Signed. Download the letter and send it to the facility.",
+    )
 
 
 @login_required
 @require_POST
 def records_request_sent(request: HttpRequest, code: UUID, records_request: UUID) -> HttpResponse:
-    found = _load(request, code, records_request)
-    form = SentForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, found, status=400, sent_form=form)
-    try:
-        facility_requests.mark_sent(found, by=request.user, sent_on=form.cleaned_data["sent_on"])
-    except RecordsRequestError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Noted. The facility must answer by {found.due_on:%B %-d, %Y}.")
-    return _detail_page(found)
+    return _step(
+        request,
+        code,
+        records_request,
+        form_class=SentForm,
+        form_name="sent_form",
+        service=facility_requests.mark_sent,
+        done=lambda found: f"Noted. The facility must answer by {found.due_on:%B %-d, %Y}.",
+    )
 
 
 @login_required
@@ -188,17 +213,15 @@ def records_request_sent(request: HttpRequest, code: UUID, records_request: UUID
 def records_request_extension(
     request: HttpRequest, code: UUID, records_request: UUID
 ) -> HttpResponse:
-    found = _load(request, code, records_request)
-    form = ExtensionForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, found, status=400, extension_form=form)
-    try:
-        facility_requests.note_extension(found, by=request.user, **form.cleaned_data)
-    except RecordsRequestError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Noted. The new deadline is {found.due_on:%B %-d, %Y}.")
-    return _detail_page(found)
+    return _step(
+        request,
+        code,
+        records_request,
+        form_class=ExtensionForm,
+        form_name="extension_form",
+        service=facility_requests.note_extension,
+        done=lambda found: f"Noted. The new deadline is {found.due_on:%B %-d, %Y}.",
+    )
 
 
 @login_required
@@ -206,19 +229,15 @@ def records_request_extension(
 def records_request_received(
     request: HttpRequest, code: UUID, records_request: UUID
 ) -> HttpResponse:
-    found = _load(request, code, records_request)
-    form = ReceivedForm(request.POST)
-    if not form.is_valid():
-        return _render_detail(request, found, status=400, received_form=form)
-    try:
-        facility_requests.mark_received(
-            found, by=request.user, received_on=form.cleaned_data["received_on"]
-        )
-    except RecordsRequestError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Noted. Add the images and reports to your request.")
-    return _detail_page(found)
+    return _step(
+        request,
+        code,
+        records_request,
+        form_class=ReceivedForm,
+        form_name="received_form",
+        service=facility_requests.mark_received,
+        done=lambda _: "Noted. Add the images and reports to your request.",
+    )
 
 
 def _letter_response(
