@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from records.models import Document
 from requests_app.models import Case, CaseEvent, Reason
-from requests_app.services import CaseError, ensure_editable, transition
+from requests_app.services import CaseError, add_to_timeline, ensure_editable, transition
 from reviewers.models import ReviewerChoice, ReviewerProfile, Subspecialty
 from reviewers.routing import suggest_subspecialty
 
@@ -348,7 +348,7 @@ def _open_paperwork_for(case: Case, check: CoverageCheck | None) -> None:
     if result["prior_authorization"]["value"]:
         _, created = PriorAuthorization.objects.get_or_create(case=case)
         if created:
-            _event(case, None, f"Prior authorization needed: we will ask {payer} for it.")
+            add_to_timeline(case, None, f"Prior authorization needed: we will ask {payer} for it.")
     if result["referral"]["value"]:
         letter = case.documents.filter(kind=Document.Kind.REFERRAL_LETTER).last()
         _, created = CaseReferral.objects.get_or_create(
@@ -360,7 +360,7 @@ def _open_paperwork_for(case: Case, check: CoverageCheck | None) -> None:
             },
         )
         if created:
-            _event(
+            add_to_timeline(
                 case,
                 None,
                 "Referral letter received: a coordinator checks it."
@@ -369,10 +369,6 @@ def _open_paperwork_for(case: Case, check: CoverageCheck | None) -> None:
             )
     if result["exception_required"]:
         request_network_gap_exception(case, by=None)
-
-
-def _event(case: Case, by, message: str) -> None:
-    CaseEvent.objects.create(case=case, actor=by, message=message[:300])
 
 
 def clear_if_ready(case: Case, *, by, because: str) -> bool:
@@ -432,7 +428,7 @@ def choose_self_pay(case: Case, *, by) -> Decimal:
         ).update(self_pay_chosen_at=now, self_pay_price=price)
         if not claimed and insurance.plan_type != PlanType.NONE:
             raise CaseError("You have already chosen to pay yourself.")
-        _event(case, by, f"Chose to pay themselves: {coverage.money(price)}.")
+        add_to_timeline(case, by, f"Chose to pay themselves: {coverage.money(price)}.")
         if case.status == Case.Status.AWAITING_INSURANCE:
             transition(
                 case,
@@ -469,7 +465,7 @@ def submit_referral_details(
         )
         if not updated:
             raise CaseError("Your referral is already on file.")
-        _event(case, by, "Referring doctor's details given: a coordinator checks them.")
+        add_to_timeline(case, by, "Referring doctor's details given: a coordinator checks them.")
     referral.refresh_from_db()
     return referral
 
@@ -509,7 +505,7 @@ def record_prior_auth_requested(pa: PriorAuthorization, *, by, reference_number:
             reference_number=reference,
         )
         ref = f" (reference {reference})" if reference else ""
-        _event(pa.case, by, f"Prior authorization requested from {_payer(pa.case)}{ref}.")
+        add_to_timeline(pa.case, by, f"Prior authorization requested from {_payer(pa.case)}{ref}.")
 
 
 def record_prior_auth_decision(
@@ -544,7 +540,7 @@ def record_prior_auth_decision(
         )
         verdict = "approved" if approved else "denied"
         ref = f" (reference {reference})" if reference else ""
-        _event(
+        add_to_timeline(
             case,
             by,
             f"Prior authorization {verdict} by {_payer(case)}{ref}; recorded by {_actor_name(by)}.",
@@ -576,7 +572,7 @@ def accept_referral(referral: CaseReferral, *, by) -> bool:
             decided_at=timezone.now(),
             decided_by=by,
         )
-        _event(referral.case, by, f"Referral on file; checked by {_actor_name(by)}.")
+        add_to_timeline(referral.case, by, f"Referral on file; checked by {_actor_name(by)}.")
         return clear_if_ready(referral.case, by=by, because="referral on file.")
 
 
@@ -594,7 +590,7 @@ def reject_referral(referral: CaseReferral, *, by, note: str) -> None:
             decided_by=by,
         )
         why = f": {note}" if note else ""
-        _event(referral.case, by, f"Referral not accepted{why}. Please send a new one.")
+        add_to_timeline(referral.case, by, f"Referral not accepted{why}. Please send a new one.")
 
 
 # --- Network gap exception ------------------------------------------------------------------------
@@ -641,7 +637,7 @@ def request_network_gap_exception(case: Case, *, by) -> NetworkGapException:
             },
         )
         if created:
-            _event(
+            add_to_timeline(
                 case,
                 by,
                 f"Network gap exception letter to {_payer(case)} prepared: no in-network "
@@ -663,7 +659,7 @@ def mark_exception_sent(exception: NetworkGapException, *, by, reference_number:
             sent_at=timezone.now(),
             reference_number=reference,
         )
-        _event(
+        add_to_timeline(
             exception.case, by, f"Network gap exception request sent to {_payer(exception.case)}."
         )
 
@@ -688,7 +684,7 @@ def record_exception_decision(
         )
         verdict = "granted" if granted else "denied"
         ref = f" (reference {reference})" if reference else ""
-        _event(
+        add_to_timeline(
             case,
             by,
             f"Network gap exception {verdict} by {_payer(case)}{ref}; recorded by "
@@ -707,7 +703,7 @@ def update_insurance_by_coordinator(insurance: CaseInsurance, *, by, fields: lis
     open what the new plan needs and let the case go on if nothing holds it."""
     insurance.save(update_fields=[*fields, "updated_at"])
     case = insurance.case
-    _event(case, by, f"Insurance details updated by {_actor_name(by)}.")
+    add_to_timeline(case, by, f"Insurance details updated by {_actor_name(by)}.")
     refresh_coverage(case)
     if case.status == Case.Status.AWAITING_INSURANCE:
         open_paperwork(case)

@@ -13,8 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from insurance.documents import render_pdf
-from requests_app.models import Case, CaseEvent, Notification
+from requests_app.models import Case, Notification
 from requests_app.notifications import notify
+from requests_app.services import add_to_timeline
 
 from .models import RecordsRequest
 
@@ -56,12 +57,6 @@ def initial_values(case: Case) -> dict:
     }
 
 
-def _event(records_request: RecordsRequest, *, by, message: str, at: datetime | None = None):
-    CaseEvent.objects.create(
-        case_id=records_request.case_id, at=at or timezone.now(), actor=by, message=message
-    )
-
-
 def _claim_draft(records_request: RecordsRequest, **values) -> None:
     """Write to the request only while it is unsent: a double submit cannot edit a sent letter."""
     values["updated_at"] = timezone.now()
@@ -87,7 +82,9 @@ def create_draft(case: Case, *, by, fields: dict) -> RecordsRequest:
     """Start a records request (draft, unsigned) and note it on the case's timeline."""
     with transaction.atomic():
         records_request = RecordsRequest.objects.create(case=case, **_fields_for(case, fields))
-        _event(records_request, by=by, message="Records request to the imaging facility started.")
+        add_to_timeline(
+            records_request.case, by=by, message="Records request to the imaging facility started."
+        )
     return records_request
 
 
@@ -96,7 +93,7 @@ def update_draft(records_request: RecordsRequest, *, by, fields: dict) -> None:
     fields = _fields_for(records_request.case, fields)
     with transaction.atomic():
         _claim_draft(records_request, **fields, signed_name="", signed_at=None)
-        _event(records_request, by=by, message="Records request changed.")
+        add_to_timeline(records_request.case, by=by, message="Records request changed.")
 
 
 def sign(records_request: RecordsRequest, *, by, signed_name: str) -> None:
@@ -107,7 +104,9 @@ def sign(records_request: RecordsRequest, *, by, signed_name: str) -> None:
     now = timezone.now()
     with transaction.atomic():
         _claim_draft(records_request, signed_name=name, signed_at=now)
-        _event(records_request, by=by, at=now, message="Records request letter signed.")
+        add_to_timeline(
+            records_request.case, by=by, at=now, message="Records request letter signed."
+        )
 
 
 def letter_due_on(records_request: RecordsRequest) -> date | None:
@@ -133,8 +132,8 @@ def mark_sent(records_request: RecordsRequest, *, by, sent_on: date) -> None:
         )
         if claimed != 1:
             raise RecordsRequestError("This request has already been marked as sent.")
-        _event(
-            records_request,
+        add_to_timeline(
+            records_request.case,
             by=by,
             message=f"Records request sent to the facility; answer due by {due_on:%b %-d, %Y}.",
         )
@@ -171,8 +170,8 @@ def note_extension(
         )
         if claimed != 1:
             raise RecordsRequestError("An extension has already been noted for this request.")
-        _event(
-            records_request,
+        add_to_timeline(
+            records_request.case,
             by=by,
             message=f"The facility extended its deadline to {due_on:%b %-d, %Y}.",
         )
@@ -191,7 +190,7 @@ def mark_received(records_request: RecordsRequest, *, by, received_on: date) -> 
         ).update(received_on=received_on, updated_at=timezone.now())
         if claimed != 1:
             raise RecordsRequestError("These records have already been marked as received.")
-        _event(records_request, by=by, message="Records from the facility received.")
+        add_to_timeline(records_request.case, by=by, message="Records from the facility received.")
     records_request.received_on = received_on
 
 
@@ -223,7 +222,9 @@ def escalation_letter_pdf(records_request: RecordsRequest, *, by) -> bytes:
             pk=records_request.pk, escalation_generated_at__isnull=True
         ).update(escalation_generated_at=now)
         if first:
-            _event(records_request, by=by, at=now, message="Second records request letter made.")
+            add_to_timeline(
+                records_request.case, by=by, at=now, message="Second records request letter made."
+            )
             records_request.escalation_generated_at = now
     return render_pdf(
         "records/pdf/escalation_letter.html",

@@ -68,6 +68,13 @@ def transition(
         setattr(case, name, value)
 
 
+def add_to_timeline(case: Case, by, message: str, *, at=None) -> CaseEvent:
+    """Put a line on the case's timeline that is not a status change, cut to the field's length."""
+    return CaseEvent.objects.create(
+        case=case, at=at or timezone.now(), actor=by, message=message[:300]
+    )
+
+
 def create_draft(*, patient) -> Case:
     """Start a new request as a draft the patient can come back to."""
     with transaction.atomic():

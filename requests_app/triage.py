@@ -11,17 +11,13 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import messaging, roles, services, sla
-from .models import Case, CaseEvent, Notification, Priority
+from .models import Case, Notification, Priority
 from .notifications import notify
 from .services import CaseError
 
 # Statuses a case leaves only through a person's decision; no clock runs on them.
 FINISHED = (Case.Status.CLOSED, Case.Status.REPORT_READY, Case.Status.DRAFT)
 REROUTABLE = (Case.Status.SUBMITTED, Case.Status.AWAITING_INSURANCE, Case.Status.QUEUED)
-
-
-def _event(case: Case, *, by, message: str) -> None:
-    CaseEvent.objects.create(case=case, actor=by, message=message)
 
 
 def _changed(case: Case, *, guard: dict, refuse: str, **fields) -> None:
@@ -54,7 +50,7 @@ def reroute(case: Case, *, by, queue, note: str = "") -> None:
             sla_warn_at=clock.warn_at,
             sla_due_at=clock.due_at,
         )
-        _event(
+        services.add_to_timeline(
             case,
             by=by,
             message=f"A care coordinator moved the case to the {queue.name} queue."
@@ -72,7 +68,9 @@ def clear_flag(case: Case, *, by, note: str = "") -> None:
             needs_coordinator=False,
             coordinator_note=note or F("coordinator_note"),
         )
-        _event(case, by=by, message="A care coordinator checked the flagged details.")
+        services.add_to_timeline(
+            case, by=by, message="A care coordinator checked the flagged details."
+        )
 
 
 def set_priority(case: Case, *, by, priority: int) -> None:
@@ -90,7 +88,7 @@ def set_priority(case: Case, *, by, priority: int) -> None:
             sla_warn_at=clock.warn_at,
             sla_due_at=clock.due_at,
         )
-        _event(case, by=by, message=f"Priority set to {priority.label.lower()}.")
+        services.add_to_timeline(case, by=by, message=f"Priority set to {priority.label.lower()}.")
 
 
 def put_on_hold(case: Case, *, by, reason: str) -> None:
@@ -108,7 +106,7 @@ def put_on_hold(case: Case, *, by, reason: str) -> None:
             hold_reason=reason[:300],
             held_at=now,
         )
-        _event(case, by=by, message=f"Put on hold: {reason}"[:300])
+        services.add_to_timeline(case, by=by, message=f"Put on hold: {reason}")
 
 
 def release_hold(case: Case, *, by) -> None:
@@ -125,7 +123,7 @@ def release_hold(case: Case, *, by) -> None:
             held_at=None,
             **(shift if paused else {}),
         )
-        _event(case, by=by, message="Hold released; the case moves on.")
+        services.add_to_timeline(case, by=by, message="Hold released; the case moves on.")
 
 
 def close_case(case: Case, *, by, reason: str) -> None:
@@ -152,6 +150,7 @@ def flag_overdue(*, now=None) -> int:
         .values_list("pk", flat=True)
     )
     flagged = 0
+    team = list(roles.coordinators())
     for pk in due:
         with transaction.atomic():
             # Claimed one by one: a second beat run (or a transition in between) skips it.
@@ -160,13 +159,13 @@ def flag_overdue(*, now=None) -> int:
             ):
                 continue
             case = Case.objects.get(pk=pk)
-            _event(
+            services.add_to_timeline(
                 case,
                 by=None,
                 message=f"Past its target time for '{case.get_status_display().lower()}': "
                 "raised to high priority for the care team.",
             )
-            for coordinator in roles.coordinators():
+            for coordinator in team:
                 notify(
                     coordinator,
                     kind=Notification.Kind.SLA,
