@@ -4,10 +4,10 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from .models import Case, CaseEvent, Message, Notification
+from .models import Case, Message, Notification
 from .notifications import case_link, notify
 from .roles import coordinators, is_coordinator
-from .services import CaseError
+from .services import CaseError, add_to_timeline
 
 MESSAGE_MAX_CHARS = 5000
 
@@ -34,11 +34,11 @@ def send_message(case: Case, *, by, body: str, from_care_team: bool) -> Message:
         message = Message.objects.create(
             case=case, author=by, from_care_team=from_care_team, body=body
         )
-        CaseEvent.objects.create(
-            case=case,
+        add_to_timeline(
+            case,
+            by,
+            "Message from the care team" if from_care_team else "Message from the patient",
             at=message.created_at,
-            actor=by,
-            message="Message from the care team" if from_care_team else "Message from the patient",
         )
         if from_care_team:
             notify(
