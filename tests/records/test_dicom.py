@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -21,11 +22,13 @@ from hypothesis import strategies as st
 from PIL import Image
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
+from pydicom.filereader import read_dataset
 from pydicom.uid import RLELossless, generate_uid
 
-from records import archives, problems
+from records import archives, dicom, problems
 from records.archives import extract_zip
 from records.dicom import (
+    PARALLEL_FROM,
     AccountHolder,
     FileResult,
     Report,
@@ -456,6 +459,85 @@ def test_mutated_headers_never_raise(tmp_path: Path, edits: list[tuple[str, int,
     _inspect_bytes(tmp_path, bytes(data))
 
 
+def _walked_and_read(data: bytes, *, implicit: bool = False):
+    """The fast walk's elements and pydicom's reader's, as comparable tuples."""
+    _, start = dicom._scan_file_meta(data, 132)
+    walked = dicom._walk_little_endian(data, start, implicit=implicit)
+    if walked is None:
+        return None, None
+    stream = io.BytesIO(data)
+    stream.seek(start)
+    ds = read_dataset(
+        stream,
+        implicit,
+        True,
+        stop_when=dicom._at_pixel_data,
+        defer_size=dicom._DEFER_BYTES,
+        specific_tags=dicom._TAG_LIST,
+    )
+    as_tuples = lambda elements: {  # noqa: E731
+        int(tag): (e.VR, e.length, e.value, e.value_tell) for tag, e in elements.items()
+    }
+    return (as_tuples(walked[0]), walked[1]), (as_tuples(ds), stream.tell())
+
+
+def test_the_fast_walk_reads_what_pydicom_reads() -> None:
+    fast, pydicoms = _walked_and_read(VALID_BYTES)
+    assert fast is not None, "the common case must take the fast walk"
+    assert fast == pydicoms
+    assert len(fast[0]) > 15
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "MR_small_padded.dcm",
+        "MR_small_implicit.dcm",
+        "rtdose.dcm",
+        "nested_priv_SQ.dcm",
+        "liver_1frame.dcm",
+        "JPEG2000.dcm",
+    ],
+)
+def test_the_fast_walk_agrees_with_pydicom_on_its_samples(name: str) -> None:
+    path = get_testdata_file(name)
+    syntax = dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+    fast, pydicoms = _walked_and_read(Path(path).read_bytes(), implicit=syntax.is_implicit_VR)
+    assert fast == pydicoms  # None for both when the walk hands over to pydicom
+
+
+@_HYPOTHESIS
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "insert", "delete"]),
+            st.integers(0, 1023),
+            st.integers(0, 255),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_the_fast_walk_never_reads_a_mutated_header_differently(
+    edits: list[tuple[str, int, int]],
+) -> None:
+    _, start = dicom._scan_file_meta(VALID_BYTES, 132)
+    data = bytearray(VALID_BYTES)
+    for operation, offset, value in edits:
+        offset = min(start + offset, len(data) - 1)  # the file meta is parsed before the walk
+        if operation == "flip":
+            data[offset] ^= value or 1
+        elif operation == "insert":
+            data[offset:offset] = bytes([value])
+        else:
+            del data[offset]
+    fast, pydicoms = _walked_and_read(bytes(data))
+    if fast is not None:
+        assert fast == pydicoms
+
+
 def _length_fields(data: bytes) -> list[tuple[int, int]]:
     """(offset, size) of every explicit-VR length field in the file, found by walking it."""
     fields = []
@@ -651,6 +733,50 @@ def test_a_complete_mr_study_is_valid(tmp_path: Path) -> None:
     assert summary.series[0].preview_path.startswith("DICOM/S1/")
     assert len(report.instances) == 20
     assert {r.path for r in report.instances} >= {"DICOM/S1/IM0001", "DICOM/S2/IM0008"}
+
+
+def test_a_large_folder_checked_by_several_processes_gives_the_same_report(
+    tmp_path: Path,
+) -> None:
+    paths = factory.write_series(tmp_path / "DICOM/S1", PARALLEL_FROM + 6, rows=16, cols=16)
+    factory.truncate(paths[7], 100)
+    factory.set_preamble(paths[30], b"MZ\x90\x00\x03")
+    (tmp_path / "DICOM/README.TXT").write_text("read me")
+    (tmp_path / "DICOM/images.rar").write_bytes(b"Rar!")
+    (tmp_path / "DICOM/PHOTO").write_bytes(b"\xff\xd8\xff\xe0 not dicom")
+
+    one = validate_tree(tmp_path, processes=1)
+    two = validate_tree(tmp_path, processes=2)
+
+    assert one.files == two.files == {"dicom": PARALLEL_FROM + 4, "ignored": 1, "rejected": 4}
+    assert two.to_dict() == one.to_dict()
+    assert [r.path for r in two.instances] == [r.path for r in one.instances]
+    assert sorted(codes(two)) == [
+        "executable_preamble",
+        "missing_slices",
+        "not_dicom",
+        "truncated",
+        "unsupported_archive",
+    ]
+
+
+@pytest.mark.parametrize("failing", [0, 1], ids=["own-share", "helper-share"])
+def test_a_disk_error_in_any_share_fails_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: int
+) -> None:
+    paths = factory.write_series(tmp_path, PARALLEL_FROM, rows=8, cols=8)
+    broken = paths[failing]  # shares are every other file: 0 is read here, 1 by the helper
+    real_open = archives.open_regular_file
+
+    def open_or_fail(path):
+        if Path(path) == broken:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_open(path)
+
+    monkeypatch.setattr(archives, "open_regular_file", open_or_fail)
+    with pytest.raises(OSError) as raised:
+        validate_tree(tmp_path, processes=2)
+    assert raised.value.errno == errno.EIO
 
 
 def test_report_json_has_the_agreed_shape(tmp_path: Path) -> None:
