@@ -240,6 +240,21 @@ def refresh_coverage(case: Case) -> CoverageCheck | None:
     return check
 
 
+# Past its insurance step, a case went forward on its latest check: that estimate stands.
+SETTLED_STATUSES = frozenset(
+    {Case.Status.QUEUED, Case.Status.IN_REVIEW, Case.Status.REPORT_READY, Case.Status.CLOSED}
+)
+
+
+def current_coverage(case: Case) -> CoverageCheck | None:
+    """The check a page shows: the rules run again (`refresh_coverage`) while the answer can
+    still change what the patient has to do; once the case is settled, the check it went
+    forward on (a coordinator can still check again from the admin)."""
+    if case.status in SETTLED_STATUSES:
+        return case.coverage_checks.order_by("-checked_at", "-pk").first()
+    return refresh_coverage(case)
+
+
 def _refresh_coverage(case: Case) -> CoverageCheck | None:
     insurance = CaseInsurance.objects.select_related("plan__payer").filter(case=case).first()
     if insurance is None:

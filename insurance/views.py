@@ -157,7 +157,7 @@ def cost_summary(request: HttpRequest, code: UUID) -> HttpResponse:
     with refusals_audited(request, target_type="cost_summary", target_code=code, case_code=code):
         case = get_case_for_patient(request.user, code)
     insurance = CaseInsurance.objects.select_related("plan__payer").filter(case=case).first()
-    check = services.refresh_coverage(case)
+    check = services.current_coverage(case)
     if insurance is None or check is None:
         raise Http404("No insurance details yet.")
     record_access(

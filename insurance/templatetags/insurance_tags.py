@@ -65,7 +65,7 @@ def insurance_status(case: Case) -> InsuranceStatus | None:
     waiting = case.status == Case.Status.AWAITING_INSURANCE
     # The blockers read the same check: run the rules once for the whole box.
     with services.coverage_checked_once():
-        check = services.refresh_coverage(case)
+        check = services.current_coverage(case)
         blockers = services.insurance_blockers(case) if waiting else []
     return InsuranceStatus(
         insurance=insurance,

@@ -76,6 +76,24 @@ def test_one_page_asks_the_rules_once_and_the_next_page_sees_a_change(alice, pla
     assert services.refresh_coverage(case).result["network_gap"] is True
 
 
+def test_a_settled_case_shows_the_check_it_went_forward_on(alice, plans, reviewers):
+    case = insured_case(alice, plans[MA], review_type="clinical")
+    first = services.current_coverage(case)
+    plans[MA].in_network_facilities = ""
+    plans[MA].save()
+
+    for status in services.SETTLED_STATUSES:
+        Case.objects.filter(pk=case.pk).update(status=status)
+        case.refresh_from_db()
+        assert services.current_coverage(case) == first
+    assert CoverageCheck.objects.filter(case=case).count() == 1
+
+    Case.objects.filter(pk=case.pk).update(status=Case.Status.AWAITING_INSURANCE)
+    case.refresh_from_db()
+    assert services.current_coverage(case) != first  # still open: the new rules apply
+    assert CoverageCheck.objects.filter(case=case).count() == 2
+
+
 def test_coverage_follows_the_reviewer_the_patient_picked(alice, plans, reviewers):
     from reviewers.models import ReviewerChoice
 
