@@ -414,6 +414,17 @@ def test_human_summary_lists_each_problem_and_exits_1(db, tmp_path):
     assert "ERROR" in out and "truncated" in out and "IM0002" in out
 
 
+def test_human_summary_escapes_control_characters_from_names_and_headers(db, tmp_path):
+    factory.write_series(tmp_path, n=3, series_description="T1\x1b]0;owned\x07")
+    (tmp_path / "notes\x1b[2J.rar").write_bytes(b"Rar!")
+
+    status, out, _ = call(tmp_path)
+
+    assert status == 0  # another archive format is only a warning
+    assert "\x1b" not in out and "\x07" not in out
+    assert "notes\\x1b[2J.rar" in out and "T1\\x1b]0;owned\\x07" in out
+
+
 def test_command_sends_only_selects_and_adds_no_rows(db, mr_brain, tmp_path):
     archive = zip_folder(mr_brain, tmp_path / "study.zip")
     models = [

@@ -159,6 +159,11 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
+def _shown(text: str) -> str:
+    """A file name or a header value, safe for a terminal: control characters escaped."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def _as_text(report: dicom.Report, decisions: list[RoutingDecision]) -> str:
     """A summary for a person. No patient name or ID: it ends up in terminals and tickets."""
     errors = sum(problem.is_error for problem in report.problems)
@@ -173,17 +178,18 @@ def _as_text(report: dicom.Report, decisions: list[RoutingDecision]) -> str:
     for number, (study, decision) in enumerate(zip(report.studies, decisions, strict=True), 1):
         lines += [
             "",
-            f"Study {number} of {len(report.studies)}: {study.description or '(no description)'}",
-            f"  Modalities: {', '.join(study.modalities) or '-'}",
-            f"  Body parts: {', '.join(study.body_parts) or '-'}",
+            f"Study {number} of {len(report.studies)}: "
+            f"{_shown(study.description) or '(no description)'}",
+            f"  Modalities: {_shown(', '.join(study.modalities)) or '-'}",
+            f"  Body parts: {_shown(', '.join(study.body_parts)) or '-'}",
             f"  {_plural(study.series_count, 'series', 'series')}, "
             f"{_plural(study.instance_count, 'image')}:",
         ]
         for series in study.series:
             number_shown = "?" if series.series_number is None else series.series_number
             lines.append(
-                f"    #{number_shown} {series.modality or '-'} "
-                f"{series.description or '(no description)'}: "
+                f"    #{number_shown} {_shown(series.modality) or '-'} "
+                f"{_shown(series.description) or '(no description)'}: "
                 f"{_plural(series.instance_count, 'image')}"
             )
         coordinator = " (a coordinator would check first)" if decision.needs_coordinator else ""
@@ -195,8 +201,9 @@ def _as_text(report: dicom.Report, decisions: list[RoutingDecision]) -> str:
     if report.problems:
         lines += ["", "Problems:"]
         for problem in report.problems:
+            shown = _shown(problem.path) or "(upload)"
             lines += [
-                f"  {problem.severity.upper():<7} {problem.code}  {problem.path or '(upload)'}",
+                f"  {problem.severity.upper():<7} {problem.code}  {shown}",
                 f"          {problem.message}",
             ]
     return "\n".join(lines)
