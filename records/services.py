@@ -7,6 +7,7 @@ failure in between leaves an orphan file for the sweeper, never a row without it
 import hashlib
 import posixpath
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import IO
 
 from django.conf import settings
@@ -16,11 +17,12 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from django.utils.formats import date_format
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from requests_app.models import Case, CaseEvent
-from requests_app.services import ensure_editable
+from requests_app.services import add_to_timeline, ensure_editable
 
 from . import multipart, tasks
 from .forms import EMPTY_FILE
@@ -305,7 +307,11 @@ def start_file(upload: Upload, *, relative_path: str, size: int) -> UploadFile:
         size=max(size, 0),
     )
     row.multipart_id = multipart.backend().create(row.key)
-    row.save()
+    try:
+        row.save()
+    except BaseException:
+        multipart.backend().abort(row.key, row.multipart_id)  # no row: nothing would find it
+        raise
     return row
 
 
@@ -383,3 +389,39 @@ def delete_upload(upload: Upload, *, by) -> None:
         CaseEvent.objects.create(case=upload.case, actor=by, message="Images removed.")
     for row in rows:
         _discard_stored(row)
+
+
+def expire_abandoned_uploads(*, now) -> int:
+    """Remove image uploads left unfinished for UPLOAD_ABANDONED_AFTER_DAYS (beat).
+
+    A closed tab or a lost connection leaves an upload "receiving" with parts on disk or
+    in the bucket; past that many days the browser no longer offers to resume it, so its
+    parts and files go, and the case's timeline says so. Returns how many were removed.
+    """
+    days = settings.UPLOAD_ABANDONED_AFTER_DAYS
+    cutoff = now - timedelta(days=days)
+    removed = 0
+    stale = Upload.objects.filter(status=Upload.Status.RECEIVING, created_at__lt=cutoff)
+    for upload_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            upload = (
+                Upload.objects.select_for_update()
+                .select_related("case")
+                .filter(pk=upload_id, status=Upload.Status.RECEIVING)
+                .first()
+            )
+            if upload is None:
+                continue  # finished or removed meanwhile
+            rows = list(upload.files.all())
+            upload.delete()
+            started = date_format(timezone.localtime(upload.created_at))
+            add_to_timeline(
+                upload.case,
+                None,
+                f"An image upload started on {started} was never finished; its partial files "
+                f"were removed after {days} days. Please add the images again.",
+            )
+        for row in rows:
+            _discard_stored(row)
+        removed += 1
+    return removed

@@ -5,7 +5,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from . import facility_requests, validation
+from . import facility_requests, services, validation
 
 # Errors of the world around us (database, storage) that are worth a retry with backoff.
 TRANSIENT = (
@@ -43,8 +43,11 @@ def advance_case_task(case_id: int) -> None:
 
 @shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
 def sweep_uploads_task() -> None:
-    """Send again the checks whose task was lost, and move on cases left behind (beat)."""
-    stalled = validation.find_stalled(now=timezone.now())
+    """Send again the checks whose task was lost, move on cases left behind, and remove
+    uploads abandoned unfinished (beat)."""
+    now = timezone.now()
+    services.expire_abandoned_uploads(now=now)
+    stalled = validation.find_stalled(now=now)
     for upload_id in stalled.uploads:
         validate_upload_task.delay(upload_id)
     for case_id in stalled.cases:

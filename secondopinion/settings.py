@@ -169,6 +169,8 @@ UPLOAD_PART_MAX_BYTES = env.int("UPLOAD_PART_MAX_BYTES", default=64 * 1024 * 102
 UPLOAD_FILE_MAX_BYTES = env.int("UPLOAD_FILE_MAX_BYTES", default=8 * 1024**3)
 UPLOAD_CASE_QUOTA_BYTES = env.int("UPLOAD_CASE_QUOTA_BYTES", default=40 * 1024**3)
 UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20000)
+# An upload left unfinished this long (a closed tab that never came back) is removed.
+UPLOAD_ABANDONED_AFTER_DAYS = env.int("UPLOAD_ABANDONED_AFTER_DAYS", default=7)
 # The worker lays each upload out here while checking it (on the same disk as var/media, so
 # files are hard-linked rather than copied); a file that crashes it this often goes to a person.
 VALIDATION_WORK_DIR = Path(env("VALIDATION_WORK_DIR", default=str(VAR_DIR / "work")))

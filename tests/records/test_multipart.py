@@ -4,12 +4,17 @@ import hashlib
 import json
 import os
 import urllib.request
+from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import IntegrityError
 from django.urls import reverse
+from django.utils import timezone
 
+from records import services as records_services
 from records.models import Upload, UploadFile
+from records.tasks import sweep_uploads_task
 from tests.conftest import make_case
 
 PART = 5 * 1024 * 1024
@@ -245,3 +250,42 @@ def test_on_s3_a_file_larger_than_announced_is_not_kept(patient, s3_bucket):
     assert not UploadFile.objects.filter(code=key).exists()
     listed = s3_bucket.list_objects_v2(Bucket=s3_bucket.bucket).get("Contents", [])
     assert listed == []
+
+
+def _multipart_folders(settings) -> set[str]:
+    return {entry.name for entry in settings.MULTIPART_DIR.iterdir()}
+
+
+def test_an_upload_left_unfinished_for_a_week_is_removed_with_its_parts(patient, settings):
+    old = patient.start()
+    kept_key = patient.send(old, "CD/IM1", b"a whole file")
+    half = patient.create_file(old, "CD/IM2", 2 * PART)["key"]
+    patient.put_part(old, half, 1, b"x" * PART)
+    recent = patient.start()
+    patient.create_file(recent, "IM1", 10)
+    stored = UploadFile.objects.get(code=kept_key).key
+    before = _multipart_folders(settings)
+    Upload.objects.filter(code=old["upload"]).update(
+        created_at=timezone.now() - timedelta(days=settings.UPLOAD_ABANDONED_AFTER_DAYS, hours=1)
+    )
+
+    sweep_uploads_task()  # as beat runs it
+
+    assert not Upload.objects.filter(code=old["upload"]).exists()
+    assert Upload.objects.filter(code=recent["upload"], status="receiving").exists()
+    assert not default_storage.exists(stored)
+    assert len(before - _multipart_folders(settings)) == 1  # the half-sent file's parts
+    line = patient.case.events.latest("at").message
+    assert "was never finished" in line and "Please add the images again" in line
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_whose_row_cannot_be_saved_leaves_no_parts_folder(alice, settings):
+    upload = records_services.start_upload(make_case(alice, complete=True), by=alice)
+    Upload.objects.filter(pk=upload.pk).delete()  # gone under our feet
+    before = _multipart_folders(settings)
+
+    with pytest.raises(IntegrityError):
+        records_services.start_file(upload, relative_path="IM1", size=10)
+
+    assert _multipart_folders(settings) == before
