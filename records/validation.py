@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 COPY_CHUNK = 1024 * 1024
 # Warnings a coordinator should look at before a specialist reads the case.
 COORDINATOR_CODES = {"patient_mismatch", "multiple_patients", "modality_mismatch"}
-# First key of the PostgreSQL advisory lock held while an upload is checked (the second is its id).
+# The PostgreSQL advisory lock held while an upload is checked has one 64-bit key: this namespace
+# in its top 16 bits, the upload's id in the other 48.
 LOCK_NAMESPACE = 0x5EC0
 # A worker killed a moment ago may still hold the lock until its connection is seen to close.
 LOCK_WAIT = 3.0
@@ -103,11 +104,14 @@ def _acquire(attempt: Callable[[], bool]) -> bool:
     return True
 
 
+def lock_key(upload_id: int) -> int:
+    """The key of an upload's advisory lock (ids up to 2**48)."""
+    return LOCK_NAMESPACE << 48 | upload_id
+
+
 def _try_advisory_lock(session, upload_id: int) -> bool:
     with session.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_lock(%s::integer, %s::integer)", [LOCK_NAMESPACE, upload_id]
-        )
+        cursor.execute("SELECT pg_try_advisory_lock(%s::bigint)", [lock_key(upload_id)])
         return cursor.fetchone()[0]
 
 

@@ -273,10 +273,7 @@ def _hold_upload_lock(upload: Upload):
     """A session of another worker that holds the upload's lock, as a live check does."""
     holder = connections.create_connection(DEFAULT_DB_ALIAS)
     with holder.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_lock(%s::integer, %s::integer)",
-            [validation.LOCK_NAMESPACE, upload.pk],
-        )
+        cursor.execute("SELECT pg_advisory_lock(%s::bigint)", [validation.lock_key(upload.pk)])
     return holder
 
 

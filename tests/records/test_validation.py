@@ -4,6 +4,7 @@ import zipfile
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import DEFAULT_DB_ALIAS, connections
 from pydicom.uid import generate_uid
 
 from records import validation
@@ -173,3 +174,16 @@ def test_submitting_without_images_asks_for_them(submitted):
     submitted.refresh_from_db()
     assert submitted.status == Case.Status.NEEDS_RECORDS
     assert submitted.events.last().message == "The images are missing: please add them."
+
+
+def test_the_check_lock_takes_upload_ids_beyond_32_bits(db):
+    huge = 2**40 + 7  # a busy service's ids outgrow PostgreSQL's integer
+    first = connections.create_connection(DEFAULT_DB_ALIAS)
+    second = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        assert validation._try_advisory_lock(first, huge)
+        assert not validation._try_advisory_lock(second, huge)  # held: one check at a time
+        assert validation._try_advisory_lock(second, huge + 1)  # another upload is free
+    finally:
+        first.close()
+        second.close()
