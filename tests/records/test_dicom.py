@@ -423,6 +423,29 @@ def _inspect_bytes(tmp_path: Path, data: bytes) -> FileResult:
     return result
 
 
+HEADER_EDITS = st.lists(
+    st.tuples(
+        st.sampled_from(["flip", "insert", "delete"]), st.integers(0, 1023), st.integers(0, 255)
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+def _edited(original: bytes, edits: list[tuple[str, int, int]], *, start: int = 0) -> bytes:
+    """``original`` with bytes flipped, inserted or deleted at ``start`` + offset (clamped)."""
+    data = bytearray(original)
+    for operation, offset, value in edits:
+        at = min(start + offset, len(data) - 1)
+        if operation == "flip":
+            data[at] ^= value or 1
+        elif operation == "insert":
+            data[at:at] = bytes([value])
+        else:
+            del data[at]
+    return bytes(data)
+
+
 @_HYPOTHESIS
 @given(data=st.binary(max_size=4096))
 def test_random_bytes_never_raise(tmp_path: Path, data: bytes) -> None:
@@ -436,27 +459,9 @@ def test_random_bytes_after_a_dicm_marker_never_raise(tmp_path: Path, tail: byte
 
 
 @_HYPOTHESIS
-@given(
-    edits=st.lists(
-        st.tuples(
-            st.sampled_from(["flip", "insert", "delete"]),
-            st.integers(0, 1023),
-            st.integers(0, 255),
-        ),
-        min_size=1,
-        max_size=10,
-    )
-)
+@given(edits=HEADER_EDITS)
 def test_mutated_headers_never_raise(tmp_path: Path, edits: list[tuple[str, int, int]]) -> None:
-    data = bytearray(VALID_BYTES)
-    for operation, offset, value in edits:
-        if operation == "flip":
-            data[offset] ^= value or 1
-        elif operation == "insert":
-            data[offset:offset] = bytes([value])
-        else:
-            del data[offset]
-    _inspect_bytes(tmp_path, bytes(data))
+    _inspect_bytes(tmp_path, _edited(VALID_BYTES, edits))
 
 
 def _walked_and_read(data: bytes, *, implicit: bool = False):
@@ -509,31 +514,13 @@ def test_the_fast_walk_agrees_with_pydicom_on_its_samples(name: str) -> None:
 
 
 @_HYPOTHESIS
-@given(
-    edits=st.lists(
-        st.tuples(
-            st.sampled_from(["flip", "insert", "delete"]),
-            st.integers(0, 1023),
-            st.integers(0, 255),
-        ),
-        min_size=1,
-        max_size=10,
-    )
-)
+@given(edits=HEADER_EDITS)
 def test_the_fast_walk_never_reads_a_mutated_header_differently(
     edits: list[tuple[str, int, int]],
 ) -> None:
     _, start = dicom._scan_file_meta(VALID_BYTES, 132)
-    data = bytearray(VALID_BYTES)
-    for operation, offset, value in edits:
-        offset = min(start + offset, len(data) - 1)  # the file meta is parsed before the walk
-        if operation == "flip":
-            data[offset] ^= value or 1
-        elif operation == "insert":
-            data[offset:offset] = bytes([value])
-        else:
-            del data[offset]
-    fast, pydicoms = _walked_and_read(bytes(data))
+    data = _edited(VALID_BYTES, edits, start=start)  # the file meta is parsed before the walk
+    fast, pydicoms = _walked_and_read(data)
     if fast is not None:
         assert fast == pydicoms
 
