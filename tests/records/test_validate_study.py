@@ -33,7 +33,7 @@ from records.dicom import validate_path
 from records.management.commands.validate_study import study_facts
 from records.models import Study
 from requests_app import services
-from reviewers.routing import NEEDS_COORDINATOR_BELOW, PATIENT_FALLBACK_CONFIDENCE
+from reviewers.routing import NEEDS_COORDINATOR_BELOW
 from tests.conftest import make_case, upload_folder
 from tests.records import dicom_factory as factory
 
@@ -292,24 +292,36 @@ def test_process_writes_nothing_outside_its_temporary_folder(run, mr_brain, tmp_
         pytest.param("sqlite:///{tmp}/never-migrated.sqlite3", id="not-migrated"),
     ],
 )
-def test_without_routing_rules_it_routes_from_the_answers_and_says_so(
-    run, mr_brain, tmp_path, database_url
+def test_without_a_database_it_routes_with_the_shipped_rules_and_says_so(
+    run, tmp_path, database_url
 ):
     env = {"DATABASE_URL": database_url.format(tmp=tmp_path), "VAR_DIR": str(tmp_path / "var")}
-
-    answered = run(mr_brain, "--json", "--exam-type", "mri", "--region", "brain", env=env)
-    unanswered = run(mr_brain, "--json", env=env)
-
-    assert (answered.returncode, unanswered.returncode) == (0, 0), answered.stderr
-    assert FALLBACK_NOTE in answered.stderr
-    [study] = parse(answered.stdout)["studies"]
-    assert (study["subspecialty"], study["routing_confidence"]) == (
-        "neuroradiology",
-        PATIENT_FALLBACK_CONFIDENCE,
+    studies = tmp_path / "studies"
+    factory.write_series(studies / "brain", n=3, body_part="BRAIN")
+    factory.write_series(
+        studies / "knee", n=3, body_part="KNEE", study_description="MRI LEFT KNEE W/O"
     )
-    # Without the table nor answers, nothing is guessed from the headers.
-    [study] = parse(unanswered.stdout)["studies"]
-    assert (study["subspecialty"], study["routing_confidence"]) == ("general", 0)
+    factory.write_series(
+        studies / "chest", n=3, modality="CT", body_part="CHEST", study_description="CT CHEST"
+    )
+    factory.write_mammogram(studies / "mammogram")
+    expected = {
+        "brain": ("neuroradiology", 85),
+        "knee": ("musculoskeletal", 85),
+        "chest": ("cardiothoracic", 85),
+        "mammogram": ("breast", 99),
+    }
+
+    for name, routed in expected.items():
+        done = run(studies / name, "--json", env=env)
+
+        assert done.returncode == 0, done.stderr
+        [note] = [line for line in done.stderr.splitlines() if FALLBACK_NOTE in line]
+        assert "rules shipped with SecondOpinion" in note
+        data = parse(done.stdout)
+        assert_shape(data)
+        [study] = data["studies"]
+        assert (study["subspecialty"], study["routing_confidence"]) == routed, name
 
 
 # --- in this process ------------------------------------------------------------------------------

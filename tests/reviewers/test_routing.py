@@ -19,22 +19,12 @@ from reviewers.routing import (
     StudyFacts,
     load_rules,
     route,
-    split_list,
 )
+from reviewers.routing_table import shipped_rules
 
 seed_migration = importlib.import_module("reviewers.migrations.0004_seed_routing_rules")
 
-SEEDED = [
-    Rule(
-        name=name,
-        subspecialty=subspecialty,
-        confidence=confidence,
-        **{k: v if k == "max_age" else split_list(v) for k, v in conditions.items()},
-    )
-    for _, name, subspecialty, confidence, conditions in sorted(
-        seed_migration.RULES, key=lambda r: r[0]
-    )
-]
+SEEDED = shipped_rules()
 
 
 def facts(*modalities: str, body: str = "", desc: str = "") -> StudyFacts:

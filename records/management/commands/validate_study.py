@@ -11,8 +11,9 @@ Exit status: 0 valid, 1 not valid, 2 usage error (missing or unreadable PATH, ba
 Differences from the worker, on purpose:
 
 * each study is routed on its own, where the worker routes a whole case from all its studies;
-* without a database (or before ``migrate``) the routing rules cannot be read: routing then
-  uses only ``--exam-type``/``--region`` through the wizard's suggestion, and says so on stderr.
+* without a database (or before ``migrate``) the admin's routing rules cannot be read: routing
+  then uses the table SecondOpinion ships with (``reviewers.routing_table``), and says so in one
+  line on stderr.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django.db import DatabaseError, InterfaceError
 from records import dicom
 from requests_app.models import BodyRegion, ExamType
 from reviewers.routing import RoutingDecision, Rule, StudyFacts, load_rules, route
+from reviewers.routing_table import shipped_rules
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -137,14 +139,14 @@ class Command(BaseCommand):
         try:
             return load_rules()
         except (DatabaseError, InterfaceError) as exc:
-            # Routing from a copy of the seeded table could disagree with what coordinators
-            # have since edited; answers-only routing is visibly weaker, and we say so.
+            # No database here, or one not migrated yet: route as a fresh site would, with the
+            # table the migration seeds, rather than give a wrong answer with exit status 0.
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             self.stderr.write(
-                f"Routing rules could not be read from the database ({reason}). Routing uses "
-                "only --exam-type/--region, not the admin's routing table."
+                f"Routing rules could not be read from the database ({reason}); routing with "
+                "the rules shipped with SecondOpinion, not the admin's routing table."
             )
-            return []
+            return shipped_rules()
 
 
 def _as_json(report: dicom.Report, decisions: list[RoutingDecision]) -> dict[str, Any]:
