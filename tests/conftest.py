@@ -264,12 +264,16 @@ def upload_folder(case: Case, folder: Path):
 
 
 def pytest_collection_modifyitems(items):
-    """Transactional tests (real workers, the live server) restore the seeded data afterwards.
+    """Mark what drives Chromium as `browser`, and make transactional tests restore seeded data.
 
-    Such a test empties every table when it ends; subspecialties and routing rules come from
-    data migrations, so without a serialized rollback every later test would find none.
+    A test that uses Playwright's `page` is a browser test whatever its file says (`-m "not
+    browser"` must leave it out). A transactional test (real workers, the live server) empties
+    every table when it ends; subspecialties and routing rules come from data migrations, so
+    without a serialized rollback every later test would find none.
     """
     for item in items:
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
         marker = item.get_closest_marker("django_db")
         if marker is None or not marker.kwargs.get("transaction"):
             continue

@@ -197,6 +197,19 @@ def storage_environment(storage: dict) -> dict[str, str]:
     pytest.fail(f"No worker environment for storage {storage['BACKEND']}")
 
 
+def real_clock_environment() -> dict[str, str]:
+    """This process's environment without libfaketime (`manage.py test --clock=...`).
+
+    Servers a test starts itself (Redis) keep the real clock, as they would in production, and
+    some refuse to start under the preload; our own processes (Celery workers) share the test's.
+    """
+    env = {name: value for name, value in os.environ.items() if name != "FAKETIME"}
+    preload = [lib for lib in env.pop("LD_PRELOAD", "").split() if "faketime" not in lib]
+    if preload:
+        env["LD_PRELOAD"] = " ".join(preload)
+    return env
+
+
 def broker_client(url: str):
     import redis
 

@@ -33,7 +33,7 @@ from requests_app.models import Case, CaseEvent
 from tests.conftest import free_port, make_case, upload_folder
 from tests.records.dicom_factory import write_series
 from tests.records.test_multipart import PART
-from tests.services import broker_client, purge_broker
+from tests.services import broker_client, purge_broker, real_clock_environment
 
 pytestmark = [
     pytest.mark.services,
@@ -390,6 +390,7 @@ class RedisServer:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=real_clock_environment(),
             )
         deadline = time.monotonic() + 10
         while True:
