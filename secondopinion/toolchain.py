@@ -189,7 +189,7 @@ def _answers(host: str, port: int) -> bool:
 
 
 def start_servers() -> None:
-    """Start PostgreSQL and Redis on this machine when the tests' URLs point here and they are down."""
+    """Start PostgreSQL and Redis when the tests use this machine's and they are down."""
     for server in _servers():
         parts = urlsplit(server.url)
         host, port = parts.hostname or "127.0.0.1", parts.port or server.default_port
