@@ -34,6 +34,7 @@ from reviewers.models import ReviewerProfile, Subspecialty
 from secondopinion.second_factor import second_factor_required
 
 PASSWORD = "a-long-test-password-1"
+TOTP_MARGIN_SECONDS = 3
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -65,8 +66,16 @@ def authenticator_app(user) -> Authenticator:
 
 
 def totp_code(authenticator: Authenticator) -> str:
-    """The code the authenticator app shows now."""
-    counter = int(time.time()) // mfa_settings.TOTP_PERIOD
+    """The code the authenticator app shows now, with a few seconds left to type it.
+
+    A code read in the last seconds of its period may reach the site in the next one (a busy
+    machine takes a while between reading and posting): wait for the next period instead.
+    """
+    period = mfa_settings.TOTP_PERIOD
+    left = period - time.time() % period
+    if left < TOTP_MARGIN_SECONDS:
+        time.sleep(left)
+    counter = int(time.time()) // period
     return format_hotp_value(hotp_value(decrypt(authenticator.data["secret"]), counter))
 
 

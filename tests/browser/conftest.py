@@ -12,7 +12,7 @@ from django.urls import reverse
 from playwright.sync_api import Route
 
 from secondopinion.second_factor import second_factor_required
-from tests.conftest import authenticator_app, totp_code
+from tests.conftest import TOTP_MARGIN_SECONDS, authenticator_app, totp_code
 from tests.services import celery_worker
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
@@ -84,11 +84,9 @@ def second_factor_login(page):
         form = page.context.request.get(location)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text()).group(1)
         period = mfa_settings.TOTP_PERIOD
-        if period - time.time() % period < 1:
-            time.sleep(1)  # a code read in its last second would reach the site too late
-        if used.get(authenticator.pk) != int(time.time()) // period:
+        if used.get(authenticator.pk) != int(time.time() + TOTP_MARGIN_SECONDS) // period:
+            code = totp_code(authenticator)  # waits for the next period if this one is ending
             used[authenticator.pk] = int(time.time()) // period
-            code = totp_code(authenticator)
         else:
             code = RecoveryCodes.activate(user).get_unused_codes()[0]
         done = page.context.request.post(
