@@ -23,9 +23,9 @@ Choices worth knowing:
 * The DICOMDIR is an index: files are found by walking the tree, the index is only cross-checked.
 * Nothing here logs or prints a value read from a file: names, IDs and dates of birth are PHI.
   pydicom's own warnings and log lines (which quote values) are silenced while it reads; that
-  uses ``warnings.catch_warnings`` and the "pydicom" logger's ``disabled`` flag, both
-  process-wide, so call these functions from one thread per process (Celery's prefork pool, a
-  management command) rather than from a thread pool.
+  uses ``warnings.catch_warnings`` and the "pydicom" logger's ``disabled`` and ``propagate``
+  flags, all process-wide, so call these functions from one thread per process (Celery's
+  prefork pool, a management command) rather than from a thread pool.
 """
 
 from __future__ import annotations
@@ -408,16 +408,21 @@ class _Helper:
 
 
 class _Quiet(warnings.catch_warnings):
-    """pydicom quotes odd values (a name, an ID) in its warnings AND its log: silence both."""
+    """pydicom quotes odd values (a name, an ID) in its warnings AND its log: silence both.
+
+    Its pixel decoders log through loggers of their own ("pydicom.pixels.decoders.base", with
+    the codec's exception), which ``disabled`` on "pydicom" does not reach: not propagating
+    stops them at pydicom's own NullHandler.
+    """
 
     def __enter__(self) -> None:
         super().__enter__()
         warnings.simplefilter("ignore")
-        self._was_disabled = _PYDICOM_LOGGER.disabled
-        _PYDICOM_LOGGER.disabled = True
+        self._was = (_PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate)
+        _PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate = True, False
 
     def __exit__(self, *exc_info: object) -> None:
-        _PYDICOM_LOGGER.disabled = self._was_disabled
+        _PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate = self._was
         super().__exit__(*exc_info)
 
 

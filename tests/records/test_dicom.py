@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -692,6 +693,15 @@ def test_undecodable_pixels_are_reported(tmp_path: Path) -> None:
     preview = make_preview(path, rel_path="DICOM/IM0001")
     assert isinstance(preview, Problem)
     assert preview.code == "undecodable_pixels" and preview.path == "DICOM/IM0001"
+
+
+def test_a_codec_failure_is_not_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # pydicom's decoders log the codec's exception through loggers of their own.
+    path = factory.write_undecodable(tmp_path / "IM0001")
+    caplog.set_level(logging.DEBUG)
+    preview = make_preview(path)
+    assert isinstance(preview, Problem) and preview.code == "undecodable_pixels"
+    assert not caplog.records, [record.name for record in caplog.records]
 
 
 def test_a_truncated_file_gives_its_own_problem_as_preview() -> None:
