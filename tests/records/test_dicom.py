@@ -429,6 +429,7 @@ def _inspect_bytes(tmp_path: Path, data: bytes) -> FileResult:
     path.write_bytes(data)
     result = inspect_file(path)
     assert result.ok or result.problems, "a rejected file must say why"
+    assert problems.INTERNAL_ERROR not in codes(result), "our own code failed on these bytes"
     return result
 
 
