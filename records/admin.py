@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.html import format_html_join
 
 from requests_app.admin_audit import AuditedModelAdmin
 
@@ -35,8 +36,24 @@ class UploadAdmin(AuditedModelAdmin):
     list_select_related = ["case"]
     search_fields = ["code", "case__code"]
     raw_id_fields = ["case", "uploaded_by"]
-    readonly_fields = ["code", "status", "file_count", "total_bytes", "completed_at"]
+    readonly_fields = [
+        "code",
+        "status",
+        "file_count",
+        "total_bytes",
+        "completed_at",
+        "problem_list",
+    ]
     inlines = [UploadFileInline]
+
+    @admin.display(description="validation problems")
+    def problem_list(self, obj: Upload) -> str:
+        # The code first: internal_error means our checking code failed, not the patient's files.
+        return format_html_join(
+            "",
+            "<div><code>{}</code> {} <small>{}</small></div>",
+            ((p.code, p.message, p.path) for p in obj.problems.all()),
+        )
 
 
 @admin.register(UploadFile)

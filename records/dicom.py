@@ -21,11 +21,15 @@ Choices worth knowing:
   inflate without a limit, so the file meta is parsed here first and pydicom never sees a
   deflated stream.
 * The DICOMDIR is an index: files are found by walking the tree, the index is only cross-checked.
+* A damaged file and a failure of our own code are told apart (the rule is above ``_Damaged``):
+  only the first gets a verdict on the file; the second is ``internal_error``, which tells the
+  patient nothing is wrong with their file and is logged with the exception's type and where it
+  was raised in our code.
 * Nothing here logs or prints a value read from a file: names, IDs and dates of birth are PHI.
   pydicom's own warnings and log lines (which quote values) are silenced while it reads; that
-  uses ``warnings.catch_warnings`` and the "pydicom" logger's ``disabled`` flag, both
-  process-wide, so call these functions from one thread per process (Celery's prefork pool, a
-  management command) rather than from a thread pool.
+  uses ``warnings.catch_warnings`` and the "pydicom" logger's ``disabled`` and ``propagate``
+  flags, all process-wide, so call these functions from one thread per process (Celery's
+  prefork pool, a management command) rather than from a thread pool.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import signal
 import struct
 import sys
 import tempfile
+import traceback
 import unicodedata
 import warnings
 import zlib
@@ -63,7 +68,7 @@ from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import RawDataElement, convert_raw_data_element, empty_value_for_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset
-from pydicom.pixels import get_decoder, pixel_array
+from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
 from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
@@ -74,7 +79,7 @@ from pydicom.uid import (
 )
 
 from records import archives
-from records.problems import Problem, has_errors, make
+from records.problems import INTERNAL_ERROR, Problem, has_errors, make
 
 KiB: Final = 1024
 MiB: Final = 1024 * KiB
@@ -156,6 +161,7 @@ _IMPLICIT_HEADER: Final = struct.Struct("<HHL")
 _LONG_LENGTH: Final = struct.Struct("<L")
 
 _PYDICOM_LOGGER: Final = logging.getLogger("pydicom")
+logger = logging.getLogger(__name__)
 
 # Errors of our own machine, not of the patient's file: let the task fail and retry.
 _INFRASTRUCTURE_ERRNOS: Final = frozenset(
@@ -300,6 +306,17 @@ class AccountHolder:
 # --------------------------------------------------------------------------------------------
 
 
+# Damaged file, or a failure of our own code? A file gets a verdict (truncated, not_dicom...)
+# only when something about its bytes was found wrong:
+# * our own parsing code checks every offset and length itself and raises _Reject with the code;
+# * a third-party parser or codec (pydicom, zlib, numpy, Pillow, pylibjpeg, gdcm) reading the
+#   file's bytes runs inside ``with _third_party:``, which turns what it raises into _Damaged;
+# * an OSError while reading the file is the file's (our machine's own errors go to the task).
+# Any other exception is a bug of ours, whatever its type: a struct.error or an IndexError in our
+# parser means a bounds check is missing. It becomes internal_error, logged with its type and
+# place, and never tells the patient that their file is damaged.
+
+
 class _Reject(Exception):
     """Stops inspecting a file with the code that explains why."""
 
@@ -308,10 +325,71 @@ class _Reject(Exception):
         self.code = code
 
 
+class _Damaged(Exception):
+    """A third-party parser or codec gave up on the patient's bytes: a verdict on the file."""
+
+
+class _ThirdParty:
+    """``with _third_party:`` around a call into pydicom, zlib, numpy, Pillow or a codec on the
+    patient's bytes. Crafted files make these raise almost anything (struct.error, ValueError,
+    KeyError, OverflowError, RecursionError on nested sequences, MemoryError on absurd lengths,
+    zlib.error...): it is all raised again as _Damaged. Keep each block to the library call: a
+    bug of ours inside one would be blamed on the file. A class, not a generator: it runs for
+    every file of an upload.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if not isinstance(exc, Exception) or isinstance(exc, (_Reject, _Damaged)):
+            return  # no exception, an interrupt, or a verdict already
+        if isinstance(exc, OSError) and exc.errno in _INFRASTRUCTURE_ERRNOS:
+            return  # our machine's error: the task retries
+        raise _Damaged from exc
+
+
+_third_party: Final = _ThirdParty()
+_OUR_PACKAGE: Final = __name__.partition(".")[0] + "."
+
+
+def _internal_error(exc: Exception, shown: str) -> Problem:
+    """A failure of our own code while checking ``shown``: logged, and reported as internal_error.
+
+    The log names the exception's type and the innermost place in our code it passed through,
+    never its message (it may quote a header value) nor ``shown`` (folders on a CD are often
+    named after the patient).
+    """
+    logger.error(
+        "%s while checking a file: %s at %s", INTERNAL_ERROR, _type_name(exc), _raised_at(exc)
+    )
+    return make(INTERNAL_ERROR, shown)
+
+
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _raised_at(exc: BaseException) -> str:
+    """module:function:line of the innermost frame of our own code the exception passed through."""
+    where = "unknown"
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith(_OUR_PACKAGE):
+            where = f"{module}:{frame.f_code.co_qualname}:{line}"
+    return where
+
+
 def inspect_file(path: str | os.PathLike[str], *, rel_path: str | None = None) -> FileResult:
     """Inspect one file's header. Never raises for anything inside the file, never hangs.
 
-    ``rel_path`` is the name shown in problems (default: ``path`` as given).
+    ``rel_path`` is the name shown in problems (default: ``path`` as given). A failure of our
+    own code is reported as ``internal_error``, never as a verdict on the file.
     """
     result = FileResult(path=os.fspath(path) if rel_path is None else rel_path)
     try:
@@ -319,14 +397,14 @@ def inspect_file(path: str | os.PathLike[str], *, rel_path: str | None = None) -
             _inspect(Path(path), result)
     except _Reject as reject:
         result.problems.append(make(reject.code, result.path))
+    except _Damaged:
+        result.problems.append(make(_damaged_code(result), result.path))
     except OSError as exc:
         if exc.errno in _INFRASTRUCTURE_ERRNOS:
             raise
         result.problems.append(make(_damaged_code(result), result.path))
-    except Exception:  # crafted files make pydicom raise almost anything
-        # struct.error, ValueError, OverflowError, KeyError, RecursionError (nested sequences),
-        # MemoryError (absurd lengths), zlib.error...: the file is damaged, the worker goes on.
-        result.problems.append(make(_damaged_code(result), result.path))
+    except Exception as exc:  # not the file's doing (see _Damaged): a failure of our own code
+        result.problems.append(_internal_error(exc, result.path))
     return result
 
 
@@ -408,16 +486,21 @@ class _Helper:
 
 
 class _Quiet(warnings.catch_warnings):
-    """pydicom quotes odd values (a name, an ID) in its warnings AND its log: silence both."""
+    """pydicom quotes odd values (a name, an ID) in its warnings AND its log: silence both.
+
+    Its pixel decoders log through loggers of their own ("pydicom.pixels.decoders.base", with
+    the codec's exception), which ``disabled`` on "pydicom" does not reach: not propagating
+    stops them at pydicom's own NullHandler.
+    """
 
     def __enter__(self) -> None:
         super().__enter__()
         warnings.simplefilter("ignore")
-        self._was_disabled = _PYDICOM_LOGGER.disabled
-        _PYDICOM_LOGGER.disabled = True
+        self._was = (_PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate)
+        _PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate = True, False
 
     def __exit__(self, *exc_info: object) -> None:
-        _PYDICOM_LOGGER.disabled = self._was_disabled
+        _PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate = self._was
         super().__exit__(*exc_info)
 
 
@@ -566,6 +649,8 @@ def _scan_file_meta(head: bytes, start: int) -> tuple[dict[int, bytes], int]:
             break
         vr = head[pos + 4 : pos + 6]
         if vr in _LONG_VRS:
+            if pos + 12 > len(head):
+                raise _Reject("truncated")  # a long VR's 4-byte length cut off
             (length,) = struct.unpack_from("<L", head, pos + 8)
             value_at = pos + 12
         elif vr.isalpha() and vr.isupper():
@@ -606,7 +691,7 @@ def _is_decodable(syntax: str) -> bool:
     """Known to pydicom and decodable with the codecs installed here (gdcm, pylibjpeg...)."""
     try:
         return bool(get_decoder(syntax).is_available)
-    except Exception:  # NotImplementedError: unknown and private syntaxes
+    except Exception:  # only pydicom runs here, on the file's own UID: unknown or malformed
         return False
 
 
@@ -623,7 +708,8 @@ def _inflate_bounded(fp: BinaryIO, limit: int) -> bytes:
         chunk = inflater.unconsumed_tail or fp.read(256 * KiB)
         # One call inflates at most one step: zlib builds its output in blocks and joins them,
         # so a single call allowed the whole limit would briefly hold it twice.
-        data = inflater.decompress(chunk, min(limit + 1 - produced, _INFLATE_STEP))
+        with _third_party:  # zlib.error: a damaged deflate stream
+            data = inflater.decompress(chunk, min(limit + 1 - produced, _INFLATE_STEP))
         if not chunk and not data:
             raise _Reject("truncated")
         produced += len(data)
@@ -671,12 +757,13 @@ def _read_header(
     stream: BinaryIO = io.BytesIO(source.head)
     try:
         ds = _parse(stream, start, layout)
-        pos = stream.tell()
-        stopped = _pixel_tag_at(source.head, pos, layout.little_endian)
-    except Exception:
+    except _Damaged:
         if whole:
             raise
         stopped = False  # e.g. a sequence cut at the prefix's edge: read the real file
+    else:
+        pos = stream.tell()
+        stopped = _pixel_tag_at(source.head, pos, layout.little_endian)
     if not (stopped or whole):
         stream = source.fp
         ds = _parse(stream, start, layout)
@@ -751,21 +838,23 @@ def _dataset(elements: dict[BaseTag, RawDataElement], *, implicit: bool) -> Data
     encoding: str | list[str] = default_encoding
     charset = elements.get(BaseTag(0x00080005))
     if charset is not None:
-        encoding = convert_encodings(convert_raw_data_element(charset).value)
+        with _third_party:
+            encoding = convert_encodings(convert_raw_data_element(charset).value)
     ds.set_original_encoding(implicit, True, encoding)
     return ds
 
 
 def _parse(stream: BinaryIO, start: int, layout: _Layout) -> Dataset:
     stream.seek(start)
-    return read_dataset(
-        stream,
-        layout.implicit_vr,
-        layout.little_endian,
-        stop_when=_at_pixel_data,
-        defer_size=_DEFER_BYTES,
-        specific_tags=_TAG_LIST,
-    )
+    with _third_party:
+        return read_dataset(
+            stream,
+            layout.implicit_vr,
+            layout.little_endian,
+            stop_when=_at_pixel_data,
+            defer_size=_DEFER_BYTES,
+            specific_tags=_TAG_LIST,
+        )
 
 
 def _pixel_tag_at(buf: bytes, pos: int, little: bool) -> bool:
@@ -879,17 +968,24 @@ class _Fields:
             return value.decode("ascii")
         return None
 
-    def _converted(self, tag: int) -> Any:
+    def _converted(self, tag: int) -> str:
+        """The first value as pydicom decodes it; "" when absent or malformed."""
         try:
-            return self.ds[tag].value
-        except Exception:  # a malformed value is an absent value
-            return None
+            value = self.ds[tag].value
+        except Exception:  # only pydicom decoding the file's value: a malformed value is absent
+            return ""
+        first = _first(value)
+        if first is None:
+            return ""
+        try:
+            return str(first)
+        except Exception:  # a PersonName decodes its bytes only now: the same as above
+            return ""
 
     def text(self, tag: int) -> str:
         value = self._ascii(tag)
         if value is None:
-            converted = _first(self._converted(tag))
-            value = "" if converted is None else str(converted)
+            value = self._converted(tag)
         return value.split("\\")[0].strip("\x00 ")[:256]
 
     def uid(self, tag: int) -> str:
@@ -1043,25 +1139,33 @@ def check_dicomdir(path: str | os.PathLike[str], *, rel_path: str | None = None)
     path = Path(path)
     shown = os.fspath(path) if rel_path is None else rel_path
     try:
-        size = path.stat().st_size
-        if size > MAX_DICOMDIR_BYTES or not path.is_file():
-            return [make("dicomdir_unreadable", shown)]
-        with _Quiet():
-            ds = dcmread(path, force=True, specific_tags=[_DIRECTORY_RECORDS])
-            records = ds.get_item(_DIRECTORY_RECORDS, keep_deferred=True)
-            if records is None or _cut_short(records, size):
-                return [make("dicomdir_unreadable", shown)]
-            file_ids = [_file_id(record) for record in ds.DirectoryRecordSequence]
+        return _check_dicomdir(path, shown)
+    except _Damaged:  # a damaged index only costs us the cross-check
+        return [make("dicomdir_unreadable", shown)]
     except OSError as exc:
         if exc.errno in _INFRASTRUCTURE_ERRNOS:
             raise
         return [make("dicomdir_unreadable", shown)]
-    except Exception:  # a damaged index only costs us the cross-check
-        return [make("dicomdir_unreadable", shown)]
-    return _cross_check(path.parent, [parts for parts in file_ids if parts], shown)
+    except Exception as exc:  # not the index's doing (see _Damaged): a failure of our own code
+        return [_internal_error(exc, shown)]
 
 
 _DIRECTORY_RECORDS: Final = 0x00041220
+
+
+def _check_dicomdir(path: Path, shown: str) -> list[Problem]:
+    size = path.stat().st_size
+    if size > MAX_DICOMDIR_BYTES or not path.is_file():
+        return [make("dicomdir_unreadable", shown)]
+    with _Quiet(), _third_party:
+        ds = dcmread(path, force=True, specific_tags=[_DIRECTORY_RECORDS])
+        records = ds.get_item(_DIRECTORY_RECORDS, keep_deferred=True)
+    if records is None or _cut_short(records, size):
+        return [make("dicomdir_unreadable", shown)]
+    with _Quiet(), _third_party:  # pydicom parses the records, and decodes each value, here
+        values = [record.get("ReferencedFileID") for record in ds.DirectoryRecordSequence]
+    file_ids = [_file_id(value) for value in values]
+    return _cross_check(path.parent, [parts for parts in file_ids if parts], shown)
 
 
 def _cut_short(elem: object, size: int) -> bool:
@@ -1073,8 +1177,8 @@ def _cut_short(elem: object, size: int) -> bool:
     )
 
 
-def _file_id(record: Dataset) -> list[str]:
-    value = record.get("ReferencedFileID")
+def _file_id(value: object) -> list[str]:
+    """The components of one record's Referenced File ID, as pydicom decoded it."""
     if value is None:
         return []
     parts = [value] if isinstance(value, str) else [str(part) for part in value]
@@ -1143,43 +1247,46 @@ def make_preview(
     if info.kind != "instance" or not info.has_pixel_data:
         return make("undecodable_pixels", shown)
     try:
-        with _Quiet():
+        with _Quiet():  # reading the window and photometric values decodes text too
             array, ds = _decode_frame(Path(path), info, frame)
+            return _to_image(array, ds, max_side)
+    except (_Reject, _Damaged):  # any codec failure means the same to the patient
+        return make("undecodable_pixels", shown)
     except OSError as exc:
         if exc.errno in _INFRASTRUCTURE_ERRNOS:
             raise
         return make("undecodable_pixels", shown)
-    except Exception:  # any codec failure means the same to the patient
-        return make("undecodable_pixels", shown)
-    with _Quiet():  # reading the window and photometric values decodes text too
-        return _to_image(array, ds, max_side)
+    except Exception as exc:  # not the pixels' doing (see _Damaged): a failure of our own code
+        return _internal_error(exc, shown)
 
 
 def _decode_frame(path: Path, info: FileResult, frame: int | None) -> tuple[np.ndarray, Dataset]:
     frame_bytes = (info.rows or 0) * (info.columns or 0) * info.samples_per_pixel
     frame_bytes *= max((info.bits_allocated or 8) // 8, 1)
     if frame_bytes > MAX_FRAME_BYTES:
-        raise ValueError("frame too large to decode safely")
+        raise _Damaged  # too large to decode safely: to the patient, unreadable
     index = info.number_of_frames // 2 if frame is None else frame
     if info.transfer_syntax_uid == DeflatedExplicitVRLittleEndian:
         return _decode_deflated(path, index)
     ds = Dataset()
     try:
-        array = pixel_array(
-            path,
-            index=index,
-            ds_out=ds,
-            transfer_syntax_uid=info.transfer_syntax_uid,
-        )
-    except Exception:
+        with _third_party:
+            array = pixel_array(
+                path,
+                index=index,
+                ds_out=ds,
+                transfer_syntax_uid=info.transfer_syntax_uid,
+            )
+    except _Damaged:
         # Vendor quirk: files encoded in implicit VR under an explicit transfer syntax read
         # fine with dcmread (which detects the switch) but not through the frame-only reader.
         if info.file_size > MAX_FULL_READ_BYTES:
             raise
-        ds = dcmread(path, force=True)
-        if "TransferSyntaxUID" not in ds.file_meta:
-            ds.file_meta.TransferSyntaxUID = UID(info.transfer_syntax_uid)
-        array = pixel_array(ds, index=index)
+        with _third_party:
+            ds = dcmread(path, force=True)
+            if "TransferSyntaxUID" not in ds.file_meta:
+                ds.file_meta.TransferSyntaxUID = UID(info.transfer_syntax_uid)
+            array = pixel_array(ds, index=index)
     return array, ds
 
 
@@ -1190,19 +1297,31 @@ def _decode_deflated(path: Path, index: int) -> tuple[np.ndarray, Dataset]:
         _meta, dataset_start = _scan_file_meta(head, start)
         fp.seek(dataset_start)
         inflated = _inflate_bounded(fp, MAX_INFLATED_BYTES)
-    ds = read_dataset(io.BytesIO(inflated), False, True)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian  # what it is once inflated
-    return pixel_array(ds, index=index), ds
+    with _third_party:
+        ds = read_dataset(io.BytesIO(inflated), False, True)
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian  # what it is once inflated
+        return pixel_array(ds, index=index), ds
+
+
+def _header_value(ds: Dataset, keyword: str) -> Any:
+    """A value of the file's header as pydicom decodes it; None when absent or malformed."""
+    try:
+        return ds.get(keyword)
+    except Exception:  # only pydicom decoding the file's value: a malformed value is absent
+        return None
 
 
 def _to_image(array: np.ndarray, ds: Dataset, max_side: int) -> Image.Image:
-    photometric = str(ds.get("PhotometricInterpretation", "")).upper()
+    photometric = str(_header_value(ds, "PhotometricInterpretation") or "").upper()
     if photometric == "PALETTE COLOR":
+        # pydicom applying the file's own lookup table: if it cannot, the grey values still show.
         with contextlib.suppress(Exception):
-            from pydicom.pixels import apply_color_lut
-
             array = apply_color_lut(array, ds)
+    # What a codec may hand back for a strange header (no pixels, two samples per pixel...) is
+    # checked here, so that numpy and Pillow below only ever see what they can draw.
+    if array.size == 0 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] < 3):
+        raise _Damaged
     step = max(1, max(array.shape[:2]) // (max_side * 2))
     array = np.asarray(array[::step, ::step])
     if array.ndim == 3:
@@ -1221,9 +1340,9 @@ def _to_image(array: np.ndarray, ds: Dataset, max_side: int) -> Image.Image:
 def _rescaled(array: np.ndarray, ds: Dataset) -> np.ndarray:
     values = array.astype(np.float64)
     try:
-        slope = float(ds.get("RescaleSlope", 1) or 1)
-        intercept = float(ds.get("RescaleIntercept", 0) or 0)
-    except (TypeError, ValueError):
+        slope = float(_header_value(ds, "RescaleSlope") or 1)
+        intercept = float(_header_value(ds, "RescaleIntercept") or 0)
+    except (TypeError, ValueError):  # several values, or text: not a rescale we can apply
         return values
     if math.isfinite(slope) and math.isfinite(intercept):
         values = values * slope + intercept
@@ -1233,8 +1352,8 @@ def _rescaled(array: np.ndarray, ds: Dataset) -> np.ndarray:
 def _window(values: np.ndarray, ds: Dataset) -> tuple[float, float]:
     """The first VOI window of the header if sane, else the 0.5-99.5 percentile range."""
     try:
-        center = float(_first(ds.get("WindowCenter")))
-        width = float(_first(ds.get("WindowWidth")))
+        center = float(_first(_header_value(ds, "WindowCenter")))
+        width = float(_first(_header_value(ds, "WindowWidth")))
         if math.isfinite(center) and math.isfinite(width) and width >= 1:
             return center - width / 2, center + width / 2
     except (TypeError, ValueError):
@@ -1384,7 +1503,12 @@ class _Upload:
         pure = PurePosixPath(rel)
         in_viewer = _in_viewer_folder(pure)
         suffix = pure.suffix.lower()
-        if result.kind == "zip" or (suffix == ".zip" and result.kind == "other"):
+        if any(problem.code == INTERNAL_ERROR for problem in result.problems):
+            # Whatever the file turned out to be (in a viewer folder, a zip, an index), nobody
+            # has checked it: it is never ignored, and it stops the upload from passing.
+            self.rejected += 1
+            self.problems.extend(result.problems)
+        elif result.kind == "zip" or (suffix == ".zip" and result.kind == "other"):
             if in_viewer:
                 self.ignored += 1
             else:
@@ -1550,7 +1674,8 @@ def _validate(collect: Callable[[_Upload], None], options: _Options, scratch: Pa
         "rejected": upload.rejected + rejected,
     }
     if not kept:
-        report.problems.append(make("empty_upload"))
+        if not any(problem.code == INTERNAL_ERROR for problem in report.problems):
+            report.problems.append(make("empty_upload"))  # unknown, if our code failed on some
         return report
     report.studies = _summarise(kept)
     report.problems.extend(_identity_problems(kept, _account_holder(options.patient)))

@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from .problems import INTERNAL_ERROR
+
 
 def document_key(document: "Document", filename: str) -> str:
     """Storage key of a document: under its case, never guessable, never public."""
@@ -139,6 +141,11 @@ class UploadProblem(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def for_the_patient_to_fix(self) -> bool:
+        """An error the patient must act on. internal_error blocks like one, but it is ours."""
+        return self.severity == self.Severity.ERROR and self.code != INTERNAL_ERROR
 
 
 class Study(models.Model):

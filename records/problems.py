@@ -43,6 +43,10 @@ class Problem:
 
 _AGAIN = "Please copy the files again from the CD or the hospital's portal and re-upload them."
 
+INTERNAL_ERROR: Final = "internal_error"
+"""Our own checking code failed on a file: no verdict on the file, and nothing for the patient to
+do. The worker tries again and, past its attempts, hands the upload to a coordinator."""
+
 CODES: Final[dict[str, tuple[str, str]]] = {
     # --- single files -----------------------------------------------------------------------
     "not_dicom": (
@@ -103,6 +107,17 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     "undecodable_pixels": (
         ERROR,
         "We could not open the picture inside one of the images of this series. " + _AGAIN,
+    ),
+    # ERROR, although the patient has nothing to fix: an unchecked file must block exactly as a
+    # damaged one does (the file is not kept, the report is not valid, validate_study exits 1),
+    # or it would reach a reviewer with nobody having looked at it. WARNING would let the upload
+    # go ahead. The patient is never asked to act on it: the sentence says so, the worker never
+    # stores such a check as "invalid" (which would ask the patient for new records) but tries
+    # again and then hands the upload to a coordinator, and the case page does not label it as
+    # something to fix.
+    INTERNAL_ERROR: (
+        ERROR,
+        "We could not check this file yet; our team has been told.",
     ),
     # --- archives ---------------------------------------------------------------------------
     "unsafe_archive_path": (

@@ -20,12 +20,14 @@ TRANSIENT = (
 
 
 # A check cut off by its time limit goes back to the queue: the next delivery counts it as an
-# attempt and, past VALIDATION_MAX_ATTEMPTS, hands the upload to a coordinator.
+# attempt and, past VALIDATION_MAX_ATTEMPTS, hands the upload to a coordinator. A check our own
+# code failed on (InternalCheckError) is retried with the same backoff and counts as an attempt
+# too; the transient errors do not (validate_upload refunds them).
 @shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
     acks_on_timeout=False,
-    autoretry_for=TRANSIENT,
+    autoretry_for=(*TRANSIENT, validation.InternalCheckError),
     retry_backoff=True,
     retry_backoff_max=300,
     max_retries=8,

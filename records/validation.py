@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,13 +36,14 @@ from reviewers.routing import StudyFacts, load_rules, route
 
 from . import dicom
 from .models import Instance, Series, Study, Upload, UploadFile, UploadProblem
-from .problems import Problem
+from .problems import INTERNAL_ERROR, Problem
 
 logger = logging.getLogger(__name__)
 
 COPY_CHUNK = 1024 * 1024
-# Warnings a coordinator should look at before a specialist reads the case.
-COORDINATOR_CODES = {"patient_mismatch", "multiple_patients", "modality_mismatch"}
+# Warnings a coordinator should look at before a specialist reads the case, and files our own
+# checking code failed on.
+COORDINATOR_CODES = {"patient_mismatch", "multiple_patients", "modality_mismatch", INTERNAL_ERROR}
 # The PostgreSQL advisory lock held while an upload is checked has one 64-bit key: this namespace
 # in its top 16 bits, the upload's id in the other 48.
 LOCK_NAMESPACE = 0x5EC0
@@ -50,11 +51,18 @@ LOCK_NAMESPACE = 0x5EC0
 LOCK_WAIT = 3.0
 
 
+class InternalCheckError(Exception):
+    """Our own checking code failed on some of an upload's files (internal_error): there is no
+    verdict on them, so the check is tried again. Unlike the errors in `retried_on`, the attempt
+    counts: a bug that fails every time must reach a coordinator, not loop."""
+
+
 def validate_upload(upload_id: int, *, retried_on: tuple[type[Exception], ...] = ()) -> None:
     """Check one received upload, once: a delivery that finds it checked or being checked returns.
 
     An attempt cut short by one of `retried_on` (the task tries again) does not count towards
-    VALIDATION_MAX_ATTEMPTS: that cap is for files that crash or stall every worker.
+    VALIDATION_MAX_ATTEMPTS: that cap is for files that crash or stall every worker, and for
+    checks our own code fails on (InternalCheckError, raised before the last attempt).
     """
     with _upload_lock(upload_id) as held:
         if not held:
@@ -145,13 +153,18 @@ def _refund_attempt(upload: Upload) -> None:
     ).update(validation_attempts=F("validation_attempts") - 1)
 
 
-def _give_up(upload: Upload) -> None:
-    """A file that crashes or stalls every worker that opens it: stop, hand the case to a person."""
+def _give_up(upload: Upload, *, internal: Sequence[Problem] = ()) -> None:
+    """A file that crashes or stalls every worker that opens it, or files our own checking code
+    keeps failing on (`internal`, recorded for the coordinator): stop, hand the case to a person.
+    """
     logger.error(
         "upload %s could not be checked after %s attempts",
         upload.code,
-        upload.validation_attempts - 1,
+        min(upload.validation_attempts, settings.VALIDATION_MAX_ATTEMPTS),
     )
+    note = f"Upload {str(upload.code)[:8]} could not be checked automatically"
+    if internal:
+        note += f": internal error on {len(internal)} file(s) (our checking code failed)"
     _forget_previous_results(upload)
     with transaction.atomic():
         UploadProblem.objects.create(
@@ -163,12 +176,12 @@ def _give_up(upload: Upload) -> None:
                 "them; you don't need to do anything."
             ),
         )
+        UploadProblem.objects.bulk_create(_problem_rows(upload, list(internal)))
         Upload.objects.filter(pk=upload.pk).update(
             status=Upload.Status.FAILED, validated_at=timezone.now()
         )
         Case.objects.filter(pk=upload.case_id).update(
-            needs_coordinator=True,
-            coordinator_note=f"Upload {str(upload.code)[:8]} could not be checked automatically.",
+            needs_coordinator=True, coordinator_note=note + "."
         )
 
 
@@ -183,8 +196,13 @@ def _check(upload: Upload) -> None:
             patient=dicom.AccountHolder(name=case.patient_name, birth_date=case.patient_birth_date),
             scratch=scratch,
         )
-        files_for = _store_unpacked(upload, report, by_path)
-        previews = _store_previews(upload, report)
+        internal = [problem for problem in report.problems if problem.code == INTERNAL_ERROR]
+        if not internal:
+            files_for = _store_unpacked(upload, report, by_path)
+            previews = _store_previews(upload, report)
+    if internal:
+        _after_internal_error(upload, internal)
+        return
     _record(upload, report, files_for, previews)
     logger.info(
         "upload %s checked: %s images, %s problems",
@@ -192,6 +210,23 @@ def _check(upload: Upload) -> None:
         report.files["dicom"],
         len(report.problems),
     )
+
+
+def _after_internal_error(upload: Upload, internal: list[Problem]) -> None:
+    """Our own code failed on some files: no verdict is stored (neither valid nor invalid, which
+    would ask the patient for new records). Try again; after the last attempt, a coordinator."""
+    logger.error(
+        "upload %s: %s on %s file(s) in attempt %s of %s",
+        upload.code,
+        INTERNAL_ERROR,
+        len(internal),
+        upload.validation_attempts,
+        settings.VALIDATION_MAX_ATTEMPTS,
+    )
+    if upload.validation_attempts >= settings.VALIDATION_MAX_ATTEMPTS:
+        _give_up(upload, internal=internal)
+        return
+    raise InternalCheckError(f"upload {upload.code}: {INTERNAL_ERROR} on {len(internal)} file(s)")
 
 
 def _forget_previous_results(upload: Upload) -> None:

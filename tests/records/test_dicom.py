@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import inspect
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -17,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from pydicom import dcmread
@@ -85,6 +87,7 @@ REQUIRED_CODES = [
     "for_processing_mammogram",
     "dicomdir_missing_file",
     "nested_archive_too_deep",
+    "internal_error",
 ]
 
 
@@ -107,6 +110,12 @@ def test_errors_block_and_warnings_inform() -> None:
     assert problems.make("executable_preamble").is_error
     assert not problems.make("duplicate_instance").is_error
     assert not problems.make("patient_mismatch").is_error
+
+
+def test_an_internal_error_blocks_but_asks_nothing_of_the_patient() -> None:
+    problem = problems.make(problems.INTERNAL_ERROR, "DICOM/IM0001")
+    assert problem.is_error  # an unchecked file must not reach a reviewer
+    assert problem.message == "We could not check this file yet; our team has been told."
 
 
 def test_placeholders_are_filled_or_read_naturally() -> None:
@@ -420,6 +429,7 @@ def _inspect_bytes(tmp_path: Path, data: bytes) -> FileResult:
     path.write_bytes(data)
     result = inspect_file(path)
     assert result.ok or result.problems, "a rejected file must say why"
+    assert problems.INTERNAL_ERROR not in codes(result), "our own code failed on these bytes"
     return result
 
 
@@ -448,6 +458,10 @@ def _edited(original: bytes, edits: list[tuple[str, int, int]], *, start: int = 
 
 @_HYPOTHESIS
 @given(data=st.binary(max_size=4096))
+# Random bytes are almost never a dataset: without these the property never reaches the header
+# reader, and a bug there that rejects every image would pass it.
+@example(data=VALID_BYTES)
+@example(data=VALID_BYTES[VALID_BYTES.index(b"\x08\x00\x05\x00") :])  # a bare dataset
 def test_random_bytes_never_raise(tmp_path: Path, data: bytes) -> None:
     _inspect_bytes(tmp_path, data)
 
@@ -575,6 +589,146 @@ def test_deeply_nested_sequences_do_not_crash(tmp_path: Path) -> None:
     assert codes(inspect_file(path)) == ["truncated"]
 
 
+# --- a failure of our own code is not a damaged file ---------------------------------------------
+
+PHI_FOLDER = "DOE_JANE_19700101"  # CD folders are often named after the patient
+CALM = "We could not check this file yet; our team has been told."
+
+
+def _bug(exception: type[Exception]):
+    """Stands in for one of our functions with a bug in it; the message quotes a header value,
+    as pydicom's and Python's own messages do."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise exception(f"unexpected value {factory.PATIENT_NAME}")
+
+    return broken
+
+
+def _line_calling(caller: str, callee: str) -> int:
+    """The line of ``records.dicom.<caller>`` that calls ``callee``."""
+    lines, first = inspect.getsourcelines(getattr(dicom, caller))
+    [offset] = [i for i, line in enumerate(lines) if f"{callee}(" in line]
+    return first + offset
+
+
+def _logged_internal_error(caplog: pytest.LogCaptureFixture) -> str:
+    [record] = [r for r in caplog.records if r.name == "records.dicom"]
+    assert record.levelno == logging.ERROR
+    logged = record.getMessage()
+    for secret in (PHI_FOLDER, "IM0001", factory.PATIENT_NAME, "unexpected value"):
+        assert secret not in logged and secret not in caplog.text
+    return logged
+
+
+@pytest.mark.parametrize(
+    ("function", "exception", "caller"),
+    [
+        ("_fill_fields", TypeError, "_inspect"),
+        ("_walk_little_endian", IndexError, "_read_header"),
+        ("_scan_file_meta", struct.error, "_layout"),
+        ("_check_completeness", KeyError, "_inspect"),
+    ],
+)
+def test_a_bug_in_our_code_is_an_internal_error_not_a_damaged_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    function: str,
+    exception: type[Exception],
+    caller: str,
+) -> None:
+    path = factory.write_instance(tmp_path / PHI_FOLDER / "IM0001")
+    monkeypatch.setattr(dicom, function, _bug(exception))
+    caplog.set_level(logging.DEBUG)
+
+    result = inspect_file(path, rel_path=f"{PHI_FOLDER}/IM0001")
+
+    assert codes(result) == ["internal_error"] and not result.ok
+    assert result.problems[0].message == CALM
+    assert result.problems[0].path == f"{PHI_FOLDER}/IM0001"  # the patient's own name for it
+    logged = _logged_internal_error(caplog)
+    name = "struct.error" if exception is struct.error else exception.__name__
+    assert f"{name} at records.dicom:{caller}:{_line_calling(caller, function)}" in logged
+
+
+def test_a_file_meta_cut_inside_a_long_length_is_truncated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (0002,0001) OB: tag, VR and two reserved bytes, then the file ends before the length.
+    path = tmp_path / "IM0001"
+    path.write_bytes(bytes(128) + b"DICM" + struct.pack("<HH2sH", 0x0002, 0x0001, b"OB", 0))
+    assert codes(inspect_file(path)) == ["truncated"]
+    assert not caplog.records
+
+
+def test_a_corrupt_deflate_stream_is_damage_not_a_failure_of_ours(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = factory.write_deflated(tmp_path / "IM0001")
+    data = bytearray(path.read_bytes())
+    _, start = dicom._scan_file_meta(bytes(data), 132)
+    data[start] = 0b111  # the last block, of the reserved type 3: zlib refuses it
+    path.write_bytes(bytes(data))
+    assert codes(inspect_file(path)) == ["truncated"]
+    assert not caplog.records
+
+
+def test_a_bug_in_the_preview_is_an_internal_error_not_undecodable_pixels(
+    instance: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(dicom, "_rescaled", _bug(ZeroDivisionError))
+    caplog.set_level(logging.DEBUG)
+
+    preview = make_preview(instance, rel_path=f"{PHI_FOLDER}/IM0001")
+
+    assert isinstance(preview, Problem)
+    assert (preview.code, preview.message) == ("internal_error", CALM)
+    logged = _logged_internal_error(caplog)
+    assert (
+        f"ZeroDivisionError at records.dicom:_to_image:{_line_calling('_to_image', '_rescaled')}"
+        in logged
+    )
+
+
+def test_a_bug_in_the_dicomdir_cross_check_is_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sources = factory.write_series(tmp_path / "src", 2)
+    dicomdir = factory.write_cd(tmp_path / PHI_FOLDER, sources)
+    monkeypatch.setattr(dicom, "_cross_check", _bug(TypeError))
+    caplog.set_level(logging.DEBUG)
+
+    found = check_dicomdir(dicomdir, rel_path=f"{PHI_FOLDER}/DICOMDIR")
+
+    assert codes(found) == ["internal_error"]  # not "dicomdir_unreadable", a harmless warning
+    assert "TypeError at records.dicom:_check_dicomdir:" in _logged_internal_error(caplog)
+
+
+def test_a_file_our_code_failed_on_blocks_the_upload_even_among_viewer_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory.write_series(tmp_path / "DICOM", 3)
+    (tmp_path / "Viewer").mkdir()
+    (tmp_path / "Viewer" / "viewer.dat").write_bytes(b"vendor data, not an image")
+    # A bug met only on files that are not DICOM, found in a folder whose junk is ignored.
+    monkeypatch.setattr(dicom, "_sniff_format", _bug(TypeError))
+
+    report = validate_tree(tmp_path)
+
+    assert not report.valid
+    assert [(p.code, p.path) for p in report.problems] == [("internal_error", "Viewer/viewer.dat")]
+    assert report.files == {"dicom": 3, "ignored": 0, "rejected": 1}
+    assert report.to_dict()["problems"] == [
+        {
+            "path": "Viewer/viewer.dat",
+            "code": "internal_error",
+            "severity": "error",
+            "message": CALM,
+        }
+    ]
+
+
 # --- DICOMDIR ------------------------------------------------------------------------------------
 
 
@@ -692,6 +846,15 @@ def test_undecodable_pixels_are_reported(tmp_path: Path) -> None:
     preview = make_preview(path, rel_path="DICOM/IM0001")
     assert isinstance(preview, Problem)
     assert preview.code == "undecodable_pixels" and preview.path == "DICOM/IM0001"
+
+
+def test_a_codec_failure_is_not_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # pydicom's decoders log the codec's exception through loggers of their own.
+    path = factory.write_undecodable(tmp_path / "IM0001")
+    caplog.set_level(logging.DEBUG)
+    preview = make_preview(path)
+    assert isinstance(preview, Problem) and preview.code == "undecodable_pixels"
+    assert not caplog.records, [record.name for record in caplog.records]
 
 
 def test_a_truncated_file_gives_its_own_problem_as_preview() -> None:

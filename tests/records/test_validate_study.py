@@ -28,7 +28,7 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
-from records import validation
+from records import dicom, validation
 from records.dicom import validate_path
 from records.management.commands.validate_study import study_facts
 from records.models import Study
@@ -453,3 +453,21 @@ def test_command_sends_only_selects_and_adds_no_rows(db, mr_brain, tmp_path):
     assert [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")] == []
     assert len(queries) == 1  # load_rules
     assert {model: model.objects.count() for model in models} == before
+
+
+def test_an_internal_error_is_a_problem_of_the_same_json_and_exits_1(db, mr_brain, monkeypatch):
+    def bug(*args: object, **kwargs: object) -> None:
+        raise TypeError("a bug of ours")
+
+    monkeypatch.setattr(dicom, "_fill_fields", bug)
+
+    status, out, _ = call(mr_brain, "--json")
+
+    assert status == 1
+    data = parse(out)
+    assert_shape(data)
+    assert (data["valid"], data["studies"]) == (False, [])
+    assert data["files"] == {"dicom": 0, "ignored": 0, "rejected": 10}
+    # Not "empty_upload": whether the folder holds images is what our code failed to find out.
+    assert codes(data) == ["internal_error"] * 10
+    assert {problem["severity"] for problem in data["problems"]} == {"error"}

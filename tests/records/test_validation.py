@@ -1,14 +1,17 @@
 """The worker's check of an upload, run as the task runs it: results stored, case moved on."""
 
+import logging
 import zipfile
 
 import pytest
 from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.urls import reverse
 from pydicom.uid import generate_uid
 
-from records import validation
+from records import dicom, validation
 from records.models import Instance, Series, Study, Upload, UploadFile
+from records.tasks import validate_upload_task
 from requests_app import services, wizard
 from requests_app.models import Case
 from tests.conftest import make_case, upload_folder
@@ -187,3 +190,99 @@ def test_the_check_lock_takes_upload_ids_beyond_32_bits(db):
     finally:
         first.close()
         second.close()
+
+
+# --- a failure of our own checking code ----------------------------------------------------------
+
+PHI_FOLDER = "DOE_JANE_19700101"  # CD folders are often named after the patient
+CALM = "We could not check this file yet; our team has been told."
+
+
+def _bug_in_the_header_reader(*args: object, **kwargs: object) -> None:
+    raise TypeError("a bug of ours, met on every image")
+
+
+def _submitted_upload(case: Case, folder) -> Upload:
+    write_series(folder / PHI_FOLDER, n=3)
+    upload = upload_folder(case, folder)
+    services.submit_case(case, by=case.patient, missing=[])
+    return upload
+
+
+def test_an_internal_error_counts_an_attempt_and_the_check_is_tried_again(
+    submitted, tmp_path, monkeypatch, settings
+):
+    settings.VALIDATION_MAX_ATTEMPTS = 3
+    upload = _submitted_upload(submitted, tmp_path)
+
+    with monkeypatch.context() as bug:
+        bug.setattr(dicom, "_fill_fields", _bug_in_the_header_reader)
+        with pytest.raises(validation.InternalCheckError):
+            validation.validate_upload(upload.pk)
+
+    upload.refresh_from_db()
+    assert (upload.status, upload.validation_attempts) == (Upload.Status.VALIDATING, 1)
+    assert not upload.problems.exists()  # no verdict on the files, neither damaged nor invalid
+    submitted.refresh_from_db()
+    assert submitted.status == Case.Status.SUBMITTED and not submitted.needs_coordinator
+
+    upload = _check(upload)  # the next attempt, with the bug gone
+
+    assert (upload.status, upload.validation_attempts) == (Upload.Status.VALID, 2)
+    submitted.refresh_from_db()
+    assert submitted.status == Case.Status.AWAITING_INSURANCE
+
+
+def test_the_task_retries_an_internal_error_then_hands_the_upload_to_a_coordinator(
+    submitted, tmp_path, monkeypatch, settings, caplog
+):
+    settings.VALIDATION_MAX_ATTEMPTS = 3
+    upload = _submitted_upload(submitted, tmp_path)
+    monkeypatch.setattr(dicom, "_fill_fields", _bug_in_the_header_reader)
+    caplog.set_level(logging.INFO)
+
+    # Applied in this process, Celery runs each retry at once instead of after its backoff.
+    outcome = validate_upload_task.apply(args=[upload.pk])
+
+    assert outcome.successful()
+    upload.refresh_from_db()
+    assert (upload.status, upload.validation_attempts) == (Upload.Status.FAILED, 3)
+    internal = upload.problems.filter(code="internal_error")
+    assert sorted(internal.values_list("path", flat=True)) == [
+        f"{PHI_FOLDER}/IM{n:04d}" for n in (1, 2, 3)
+    ]
+    assert {(p.severity, p.message) for p in internal} == {("error", CALM)}
+    others = upload.problems.exclude(code="internal_error")
+    assert list(others.values_list("code", flat=True)) == ["validation_failed"]  # nothing else
+    submitted.refresh_from_db()
+    assert submitted.status == Case.Status.SUBMITTED  # not sent back to the patient for records
+    assert submitted.needs_coordinator
+    assert str(upload.code)[:8] in submitted.coordinator_note
+    assert "internal error" in submitted.coordinator_note
+    logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert "TypeError at records.dicom:_inspect:" in logged
+    assert PHI_FOLDER not in logged and "a bug of ours" not in logged
+
+
+def test_the_patient_sees_a_calm_message_and_the_coordinator_the_internal_error(
+    submitted, tmp_path, monkeypatch, settings, client, sam
+):
+    settings.VALIDATION_MAX_ATTEMPTS = 1
+    upload = _submitted_upload(submitted, tmp_path)
+    monkeypatch.setattr(dicom, "_fill_fields", _bug_in_the_header_reader)
+    upload = _check(upload)  # the last attempt: straight to a coordinator
+    assert upload.status == Upload.Status.FAILED
+
+    client.force_login(submitted.patient)
+    page = client.get(reverse("requests:case-detail", args=[submitted.code])).content.decode()
+    assert page.count(CALM) == 3
+    assert "A care coordinator will look at them" in page
+    for alarming in ("Must be fixed", "damaged", "incomplete", "copy the files again"):
+        assert alarming not in page, alarming
+
+    client.force_login(sam)
+    case_page = client.get(reverse("admin:requests_app_case_change", args=[submitted.pk]))
+    upload_page = client.get(reverse("admin:records_upload_change", args=[upload.pk]))
+    for shown in (case_page.content.decode(), upload_page.content.decode()):
+        assert "internal_error" in shown
+    assert "internal error" in case_page.content.decode()  # the note on the case

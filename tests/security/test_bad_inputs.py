@@ -477,6 +477,7 @@ def assert_no_phi_logged(caplog: pytest.LogCaptureFixture, files: Files) -> None
 
 
 def assert_expected(case: Hostile, found: list[str], valid: bool) -> None:
+    assert problems.INTERNAL_ERROR not in found, "our own code failed on this input"
     if case.code is None:
         assert valid, found
         assert not any(is_error(code) for code in found), found

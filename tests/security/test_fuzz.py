@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
 from records.archives import ExtractResult, Limits, extract_zip
-from records.dicom import FileResult, inspect_file
-from records.problems import CODES
+from records.dicom import FileResult, inspect_file, make_preview
+from records.problems import CODES, INTERNAL_ERROR, Problem
 from tests.records import dicom_factory as factory
 from tests.records.test_archives import RawEntry, write_raw_zip
 
@@ -161,15 +161,23 @@ def mutate(data: bytes, edits: list[tuple]) -> bytes:
 
 
 def assert_verdict(result: FileResult) -> None:
-    """Usable, or rejected with at least one known code (never an unexplained rejection)."""
-    assert all(problem.code in CODES for problem in result.problems)
+    """Usable, or rejected with at least one known code (never an unexplained rejection), and
+    never a failure of our own code passed off as one."""
+    found = [problem.code for problem in result.problems]
+    assert all(code in CODES for code in found)
     assert result.ok or result.problems
+    assert INTERNAL_ERROR not in found, "our own code failed on these bytes"
 
 
 def inspect_bytes(path: Path, data: bytes) -> FileResult:
+    """The file's verdict; for a usable file, also that of decoding one frame as the preview."""
     path.write_bytes(data)
     result = inspect_file(path)
     assert_verdict(result)
+    if result.ok and result.has_pixel_data:
+        preview = make_preview(path)
+        if isinstance(preview, Problem):
+            assert preview.code in CODES and preview.code != INTERNAL_ERROR, preview.code
     return result
 
 
