@@ -2,7 +2,8 @@
 
 import io
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -261,6 +262,14 @@ def test_the_patient_sees_the_expected_dates(client, alice):
     due = timezone.localtime(case.sla_due_at)
     assert f"{due:%A, %B} {due.day}" in expected
     assert "your report around" in expected
+
+
+def test_target_hours_run_on_the_clock_through_nights_and_weekends(alice):
+    new_york = ZoneInfo("America/New_York")
+    friday_evening = datetime(2031, 3, 14, 18, 0, tzinfo=new_york)
+    with time_machine.travel(friday_evening, tick=False):
+        case = queued(alice, queue_id="neuroradiology")  # 48 hours in the queue
+    assert case.sla_due_at == datetime(2031, 3, 16, 18, 0, tzinfo=new_york)  # Sunday evening
 
 
 # Admin list and dashboard at scale -------------------------------------------------------------
