@@ -22,7 +22,7 @@ AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.m
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
-    # No bypass_csp: every page runs under the Content-Security-Policy production sends.
+    # Pages run under the Content-Security-Policy the site sends, as they do in production.
     return {**browser_context_args, "viewport": {"width": 1100, "height": 900}}
 
 
