@@ -79,6 +79,7 @@ class S3Backend:
                 region_name=self.client.meta.region_name,
                 aws_access_key_id=storage.access_key,
                 aws_secret_access_key=storage.secret_key,
+                config=self.client.meta.config,  # signed as the storage signs (version 4)
             )
 
     def create(self, key: str) -> str:

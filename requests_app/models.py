@@ -349,7 +349,10 @@ class SlaTarget(models.Model):
         blank=True,
         help_text="Empty: the target for every subspecialty without its own.",
     )
-    hours = models.PositiveIntegerField(help_text="Working time allowed in this status, in hours.")
+    hours = models.PositiveIntegerField(
+        help_text="Hours allowed in this status, counted on the clock: nights, weekends and "
+        "holidays included. Only a hold pauses it; high and urgent priority shorten it."
+    )
     warn_hours = models.PositiveIntegerField(
         default=24, help_text="Show the case as due soon this many hours before the target."
     )

@@ -116,6 +116,46 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Files -----------------------------------------------------------------------------------------
+# A presigned link to a stored file works this many seconds: enough to start a download, too
+# short to be worth passing on.
+S3_URL_MAX_AGE = 300
+
+
+def s3_storage(
+    *,
+    bucket_name: str,
+    endpoint_url: str | None,
+    region_name: str,
+    access_key: str | None,
+    secret_key: str | None,
+    encrypt: bool = True,
+) -> dict:
+    """The S3 storage of every deployment; only the bucket, where it is and its keys vary.
+
+    The tests build their bucket with this too, so what they check is what production runs.
+    `encrypt=False` is for MinIO without a KMS, which refuses SSE-S3 (see docker-compose.yml).
+    """
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket_name,
+            "endpoint_url": endpoint_url,
+            "region_name": region_name,
+            "access_key": access_key,
+            "secret_key": secret_key,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": S3_URL_MAX_AGE,
+            # Left unset, boto3 signs links with Signature Version 2, which S3 refuses on buckets
+            # made since mid-2020 and whose expiry is a moment, not a lifetime.
+            "signature_version": "s3v4",
+            "file_overwrite": False,
+            # Patients' images and reports are encrypted at rest (SSE-S3).
+            "object_parameters": {"ServerSideEncryption": "AES256"} if encrypt else {},
+        },
+    }
+
+
 STORAGE_BACKEND = env("STORAGE_BACKEND", default="filesystem")
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 if STORAGE_BACKEND == "filesystem":
@@ -130,23 +170,14 @@ elif STORAGE_BACKEND == "s3":
     AWS_S3_PUBLIC_ENDPOINT_URL = env(
         "AWS_S3_PUBLIC_ENDPOINT_URL", default=env("AWS_S3_ENDPOINT_URL", default="")
     )
-    default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
-            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
-            "region_name": env("AWS_S3_REGION_NAME", default="us-east-1"),
-            "access_key": env("AWS_ACCESS_KEY_ID", default=None),
-            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
-            "default_acl": "private",
-            "querystring_auth": True,
-            "querystring_expire": 300,
-            "file_overwrite": False,
-            "object_parameters": {"ServerSideEncryption": "AES256"}
-            if env.bool("AWS_S3_ENCRYPTION", default=True)
-            else {},
-        },
-    }
+    default_storage = s3_storage(
+        bucket_name=env("AWS_STORAGE_BUCKET_NAME"),
+        endpoint_url=env("AWS_S3_ENDPOINT_URL", default=None),
+        region_name=env("AWS_S3_REGION_NAME", default="us-east-1"),
+        access_key=env("AWS_ACCESS_KEY_ID", default=None),
+        secret_key=env("AWS_SECRET_ACCESS_KEY", default=None),
+        encrypt=env.bool("AWS_S3_ENCRYPTION", default=True),
+    )
 else:
     raise ImproperlyConfigured(
         f"STORAGE_BACKEND must be 'filesystem' or 's3', not {STORAGE_BACKEND!r}."

@@ -32,6 +32,7 @@ from requests_app.models import Case
 from requests_app.roles import COORDINATORS
 from reviewers.models import ReviewerProfile, Subspecialty
 from secondopinion.second_factor import second_factor_required
+from secondopinion.settings import s3_storage
 
 PASSWORD = "a-long-test-password-1"
 TOTP_MARGIN_SECONDS = 3
@@ -233,7 +234,11 @@ def s3_endpoint():
 
 @pytest.fixture
 def s3_bucket(settings, s3_endpoint):
-    """Point default storage at a fresh private bucket on the S3 endpoint; yields a client."""
+    """Point default storage at a fresh private bucket on the S3 endpoint; yields a client.
+
+    The storage is production's (`s3_storage` in settings, encryption and link expiry
+    included); only the bucket, the endpoint and the keys are the test's.
+    """
     import boto3
 
     bucket = f"secondopinion-{uuid.uuid4().hex[:12]}"
@@ -242,19 +247,13 @@ def s3_bucket(settings, s3_endpoint):
     client.create_bucket(Bucket=bucket)
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": bucket,
-                "endpoint_url": s3_endpoint,
-                "region_name": "us-east-1",
-                "access_key": "testing",
-                "secret_key": "testing",
-                "default_acl": "private",
-                "querystring_auth": True,
-                "file_overwrite": False,
-            },
-        },
+        "default": s3_storage(
+            bucket_name=bucket,
+            endpoint_url=s3_endpoint,
+            region_name="us-east-1",
+            access_key=credentials["aws_access_key_id"],
+            secret_key=credentials["aws_secret_access_key"],
+        ),
     }
     client.bucket = bucket
     return client

@@ -1,5 +1,7 @@
+import contextlib
 import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -9,7 +11,7 @@ from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
-from playwright.sync_api import Route
+from playwright.sync_api import ConsoleMessage, Error, Page, Route
 
 from secondopinion.second_factor import second_factor_required
 from tests.conftest import TOTP_MARGIN_SECONDS, authenticator_app, totp_code
@@ -20,8 +22,8 @@ AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.m
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
-    # axe-core is injected as a script the page did not ask for; our CSP would rightly block it.
-    return {**browser_context_args, "bypass_csp": True, "viewport": {"width": 1100, "height": 900}}
+    # Pages run under the Content-Security-Policy the site sends, as they do in production.
+    return {**browser_context_args, "viewport": {"width": 1100, "height": 900}}
 
 
 @pytest.fixture
@@ -29,9 +31,13 @@ def check_accessibility():
     """Run axe-core on the current page and fail on any serious or critical violation."""
     if not AXE.exists():
         pytest.fail("axe-core is missing: run `npm ci` in the project folder.")
+    source = AXE.read_text()
 
     def check(page) -> None:
-        page.add_script_tag(path=str(AXE))
+        # Evaluated through the DevTools protocol, which the page's CSP does not govern; a
+        # <script> tag would be refused by `script-src 'self'`, as any injected script must be.
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(source)
         result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
         serious = [
             f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
@@ -43,8 +49,107 @@ def check_accessibility():
     return check
 
 
+# Reports every Content-Security-Policy violation in every frame to the test, with where it
+# happened. Init scripts are run by the browser's DevTools, so the policy does not block this.
+REPORT_CSP_VIOLATIONS = """
+window.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation({
+    directive: event.effectiveDirective || event.violatedDirective,
+    blocked: event.blockedURI,
+    source: event.sourceFile,
+    line: event.lineNumber,
+    sample: event.sample,
+    page: document.location.href,
+  });
+}, true);
+"""
+
+
+@dataclass
+class BrowserProblems:
+    """Console errors, uncaught exceptions and CSP violations seen on any page of a test.
+
+    A test that provokes an error on purpose (opening a page that does not exist, say) names
+    the message it expects with `expect(...)`; anything else fails the test, and so does an
+    expected message that never came.
+    """
+
+    seen: list[str] = field(default_factory=list)
+    expected: list[re.Pattern] = field(default_factory=list)
+    watched: list[Page] = field(default_factory=list)
+
+    def expect(self, pattern: str) -> None:
+        """Allow console errors matching this regular expression, and require at least one."""
+        self.expected.append(re.compile(pattern))
+
+    def watch(self, page: Page) -> None:
+        if page in self.watched:
+            return
+        self.watched.append(page)
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.seen.append(f"uncaught: {error} ({page.url})"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            where = message.location.get("url") or ""
+            self.seen.append(f"console error: {message.text} ({where})")
+
+    def violation(self, source, report: dict) -> None:
+        self.seen.append(
+            f"CSP violation: {report['directive']} blocked {report['blocked'] or 'inline code'}"
+            f" in {report['source'] or report['page']}:{report['line']}"
+            + (f" ({report['sample']})" if report.get("sample") else "")
+        )
+
+    def unexpected(self) -> list[str]:
+        return [p for p in self.seen if not any(e.search(p) for e in self.expected)]
+
+    def missing(self) -> list[str]:
+        return [e.pattern for e in self.expected if not any(e.search(p) for p in self.seen)]
+
+    def settle(self) -> None:
+        """Let reports still on their way from the browser arrive (one round trip suffices)."""
+        open_pages = [page for page in self.watched if not page.is_closed()]
+        # A page navigating or closing meanwhile has already sent what it had.
+        with contextlib.suppress(Error):
+            if open_pages:
+                open_pages[0].evaluate("() => new Promise((done) => setTimeout(done, 50))")
+
+    def verify(self) -> None:
+        unexpected, missing = self.unexpected(), self.missing()
+        assert not unexpected, "The browser reported problems:\n" + "\n".join(unexpected)
+        assert not missing, f"Expected console errors that never came: {missing}"
+
+
 @pytest.fixture
-def page(page):
+def browser_problems(context) -> BrowserProblems:
+    problems = BrowserProblems()
+    context.expose_binding("reportCspViolation", problems.violation)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    context.on("page", problems.watch)  # pages the test opens later, popups and new tabs
+    return problems
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A browser test that saw a console error or a CSP violation fails, as if it asserted it."""
+    problems = item.funcargs.get("browser_problems")
+    if problems is None:
+        return (yield)
+    try:
+        result = yield
+    finally:
+        # Shown with the test's report whether it passed or not: they often explain a failure.
+        problems.settle()
+        if problems.seen:
+            item.add_report_section("call", "browser", "\n".join(problems.seen))
+    problems.verify()
+    return result
+
+
+@pytest.fixture
+def page(page, browser_problems):
+    browser_problems.watch(page)
     page.set_default_timeout(10_000)
     page.route(re.compile(r"/accounts/login/(\?.*)?$"), second_factor_login(page))
     return page

@@ -182,9 +182,6 @@ def test_viewer_scrolls_windows_and_zooms_and_is_audited(
     case, _ = validated_case(alice, tmp_path / "upload")
     reader = make_reviewer(rita.email, "Dr. Rita Novak", user=rita)
     services.claim_case(case, reviewer=reader, by=rita)
-    messages: list[str] = []
-    page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
-    page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
     _log_in(page, live_server.url, rita.email)
     page.goto(live_server.url + f"/reviewer/cases/{case.code}/")
     page.get_by_role("button", name="Open the viewer").click()
@@ -205,7 +202,6 @@ def test_viewer_scrolls_windows_and_zooms_and_is_audited(
     viewer.get_by_role("button", name="2 AX T2 (4)").click()
     expect(status).to_contain_text("Image 1 of 4")
     assert AuditEvent.objects.filter(target_type="study-viewer", actor=rita).count() == 1
-    assert not [m for m in messages if m.startswith(("error", "pageerror"))], messages
 
 
 def test_mammogram_opens_as_the_four_standard_views(

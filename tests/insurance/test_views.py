@@ -10,8 +10,18 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from insurance import services
-from insurance.models import CaseInsurance, CoverageCheck, NetworkGapException, PriorAuthorization
+from insurance.models import (
+    CaseInsurance,
+    CaseReferral,
+    CoverageCheck,
+    NetworkGapException,
+    Payer,
+    Plan,
+    PriorAuthorization,
+    ServicePrice,
+)
 from requests_app.models import AuditEvent, Case
+from reviewers.models import Subspecialty
 from tests.conftest import make_case, make_user
 
 from .conftest import insured_case
@@ -268,15 +278,24 @@ def test_changelist_action_refuses_what_is_not_allowed_and_says_so(client, sam, 
     assert waiting.status == PriorAuthorization.Status.REQUESTED
 
 
-def test_every_insurance_model_is_in_the_admin(admin_client, plans):
-    for name in (
-        "payer",
-        "plan",
-        "serviceprice",
-        "caseinsurance",
-        "coveragecheck",
-        "priorauthorization",
-        "casereferral",
-        "networkgapexception",
+def test_every_insurance_model_is_in_the_admin_and_lists_its_rows(admin_client, plans, waiting):
+    case = Case.objects.get(pk=waiting.case_id)
+    CaseReferral.objects.create(case=case, physician_name="Dr. Lee")
+    NetworkGapException.objects.create(
+        case=case, subspecialty=Subspecialty.objects.get(slug="breast"), letter_text="Dear insurer."
+    )
+    services.refresh_coverage(case)
+    for model in (
+        Payer,
+        Plan,
+        ServicePrice,
+        CaseInsurance,
+        CoverageCheck,
+        PriorAuthorization,
+        CaseReferral,
+        NetworkGapException,
     ):
-        assert admin_client.get(reverse(f"admin:insurance_{name}_changelist")).status_code == 200
+        page = admin_client.get(reverse(f"admin:insurance_{model._meta.model_name}_changelist"))
+        listed = sorted(row.pk for row in page.context["cl"].result_list)
+        assert listed, model.__name__
+        assert listed == sorted(model.objects.values_list("pk", flat=True)), model.__name__

@@ -5,6 +5,7 @@ import json
 import os
 import urllib.request
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.files.storage import default_storage
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from records import services as records_services
 from records.models import Upload, UploadFile
+from records.multipart import PART_URL_MAX_AGE
 from records.tasks import sweep_uploads_task
 from tests.conftest import make_case
 
@@ -235,9 +237,29 @@ def test_on_s3_parts_go_straight_to_the_bucket(patient, s3_bucket):
     assert signed.status_code == 409  # the file is complete: no more parts
     patient.finish(batch)
     row = UploadFile.objects.get(code=key)
-    body = s3_bucket.get_object(Bucket=s3_bucket.bucket, Key=row.key)["Body"].read()
-    assert body == data
+    stored = s3_bucket.get_object(Bucket=s3_bucket.bucket, Key=row.key)
+    assert stored["Body"].read() == data
+    assert stored["ServerSideEncryption"] == "AES256"  # asked for when the upload was created
     assert row.size == len(data) and row.sha256 == ""  # the worker hashes what it reads
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("public_host", ["", "localhost"])
+def test_on_s3_part_links_are_signed_with_version_4_and_last_six_hours(
+    patient, s3_bucket, settings, public_host
+):
+    endpoint = urlsplit(s3_bucket.meta.endpoint_url)
+    if public_host:  # browsers reach the bucket by another address than the web process
+        settings.AWS_S3_PUBLIC_ENDPOINT_URL = f"http://{public_host}:{endpoint.port}"
+    batch = patient.start()
+    key = patient.create_file(batch, "IM1", 10)["key"]
+    signed = urlsplit(patient.client.get(patient.file_url(batch, key, "parts", "1")).json()["url"])
+    query = parse_qs(signed.query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Expires"] == [str(PART_URL_MAX_AGE)] == [str(6 * 3600)]
+    assert signed.hostname == (public_host or endpoint.hostname)
+    etag = patient.put_part(batch, key, 1, b"0123456789")
+    assert patient.complete(batch, key, [{"PartNumber": 1, "ETag": etag}]).status_code == 200
 
 
 def test_on_s3_a_file_larger_than_announced_is_not_kept(patient, s3_bucket):

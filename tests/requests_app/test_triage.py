@@ -1,8 +1,11 @@
 """Coordinators triage in the admin: every action calls a service and names them on the timeline."""
 
 import io
+import re
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -22,6 +25,9 @@ from reviewers.models import ReviewerLicense, ReviewerProfile, Subspecialty
 from tests.conftest import make_case, make_user
 
 CHANGELIST = "admin:requests_app_case_changelist"
+DASHBOARD = "admin:requests_app_case_dashboard"
+# A fixed moment (a Friday afternoon), so no clock here depends on the day the tests run.
+NOW = datetime(2031, 3, 14, 20, 0, tzinfo=UTC)
 
 
 def queued(patient, **fields) -> Case:
@@ -53,6 +59,14 @@ def last_event(case: Case) -> CaseEvent:
 def desk(client, sam):
     client.force_login(sam)
     return client
+
+
+@pytest.fixture
+def desk_at_now(client, sam):
+    """The desk with the clock stopped at NOW for the whole test, login included."""
+    with time_machine.travel(NOW, tick=False):
+        client.force_login(sam)
+        yield client
 
 
 def test_reroute_moves_every_selected_case_clears_the_flag_and_names_the_coordinator(
@@ -182,7 +196,7 @@ def test_a_staff_member_without_change_permission_cannot_run_actions(client, ali
     case.refresh_from_db()
     assert case.priority == Priority.ROUTINE and case.queue_id == "general"
     page = client.get(reverse(CHANGELIST))
-    assert page.status_code == 200
+    assert list(page.context["cl"].result_list) == [case]  # may look, not act
     assert b"mark_urgent_action" not in page.content
 
 
@@ -263,10 +277,111 @@ def test_the_patient_sees_the_expected_dates(client, alice):
     assert "your report around" in expected
 
 
+def test_target_hours_run_on_the_clock_through_nights_and_weekends(alice):
+    new_york = ZoneInfo("America/New_York")
+    friday_evening = datetime(2031, 3, 14, 18, 0, tzinfo=new_york)
+    with time_machine.travel(friday_evening, tick=False):
+        case = queued(alice, queue_id="neuroradiology")  # 48 hours in the queue
+    assert case.sla_due_at == datetime(2031, 3, 16, 18, 0, tzinfo=new_york)  # Sunday evening
+
+
+@dataclass(frozen=True)
+class Clocked:
+    """A case with a known clock; offsets are from NOW, None for no time set."""
+
+    name: str
+    queue: str
+    warn_in: timedelta | None
+    due_in: timedelta | None
+    on_hold: bool = False
+
+
+H, M = timedelta(hours=1), timedelta(minutes=1)
+CLOCKED = [
+    Clocked("Ada Longpast", "neuroradiology", warn_in=-30 * H, due_in=-6 * H),
+    Clocked("Ben Duenow", "breast", warn_in=-24 * H, due_in=0 * H),
+    Clocked("Cy Lastminute", "general", warn_in=-(24 * H - M), due_in=M),
+    Clocked("Di Warnednow", "general", warn_in=0 * H, due_in=24 * H),
+    Clocked("Ed Nearlywarned", "general", warn_in=M, due_in=24 * H + M),
+    Clocked("Flo Nowarning", "general", warn_in=None, due_in=2 * H),
+    Clocked("Gus Held", "general", warn_in=-30 * H, due_in=-6 * H, on_hold=True),
+    Clocked("Hal Noclock", "general", warn_in=None, due_in=None),
+]
+# What a coordinator must see at NOW, worked out by hand from the table: the cases under each
+# SLA filter of the admin list, in the list's order (soonest due first).
+LISTED = {
+    "breached": ["Ada Longpast", "Ben Duenow"],  # due at or before now, not held
+    "due_soon": ["Cy Lastminute", "Di Warnednow"],  # warned at or before now, not yet due
+    "on_track": ["Flo Nowarning", "Ed Nearlywarned"],
+    "on_hold": ["Gus Held"],  # past due, but its clock is stopped
+    "none": ["Hal Noclock"],
+}
+# The "SLA due" column of the unfiltered list.
+COLUMN = {
+    "Ada Longpast": "past target",
+    "Ben Duenow": "past target",
+    "Cy Lastminute": "due soon",
+    "Di Warnednow": "due soon",
+    "Ed Nearlywarned": "on track",
+    "Flo Nowarning": "on track",
+    "Gus Held": None,
+    "Hal Noclock": None,
+}
+
+
+@pytest.fixture
+def clocked(alice) -> dict[str, Case]:
+    """The cases of CLOCKED, waiting in their queues, with exactly the clocks the table gives."""
+    cases = {}
+    with time_machine.travel(NOW, tick=False):
+        for row in CLOCKED:
+            case = queued(alice, queue_id=row.queue, patient_name=row.name)
+            Case.objects.filter(pk=case.pk).update(
+                on_hold=row.on_hold,
+                sla_warn_at=None if row.warn_in is None else NOW + row.warn_in,
+                sla_due_at=None if row.due_in is None else NOW + row.due_in,
+            )
+            cases[row.name] = case
+    return cases
+
+
+@pytest.mark.parametrize("state", sorted(LISTED))
+def test_each_sla_filter_lists_exactly_the_cases_in_that_state(desk_at_now, clocked, state):
+    page = desk_at_now.get(reverse(CHANGELIST), {"sla": state})
+    assert [case.patient_name for case in page.context["cl"].result_list] == LISTED[state]
+
+
+def test_the_sla_column_says_where_each_case_stands(desk_at_now, clocked):
+    body = desk_at_now.get(reverse(CHANGELIST)).content.decode()
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", body, flags=re.DOTALL)
+    for name, label in COLUMN.items():
+        (row,) = [r for r in rows if clocked[name].short_code in r]
+        if label is None:
+            assert 'class="sla-' not in row, name
+        else:
+            assert re.search(rf'class="sla-\w+">[^<]* \({label}\)</span>', row), name
+
+
+def test_the_dashboard_shows_exactly_the_late_and_the_nearly_late(desk_at_now, clocked):
+    page = desk_at_now.get(reverse(DASHBOARD))
+    names = {key: [c.patient_name for c in page.context[key]] for key in ("breaching", "due_soon")}
+    assert names == {"breaching": LISTED["breached"], "due_soon": LISTED["due_soon"]}
+    totals = page.context["totals"]
+    assert (totals["breached"], totals["due_soon"], totals["on_hold"]) == (2, 2, 1)
+    late_by_queue = {
+        row["subspecialty"].slug: row.get("breached", 0) for row in page.context["queues"]
+    }
+    assert {slug: n for slug, n in late_by_queue.items() if n} == {
+        "neuroradiology": 1,
+        "breast": 1,
+    }  # Gus, past due in general, is on hold
+
+
 # Admin list and dashboard at scale -------------------------------------------------------------
 
 
 def many_cases(patient, count: int) -> None:
+    """`count` cases; case i is late when i % 50 <= 25 and flagged when i % 7 == 0."""
     now = timezone.now()
     queues = list(Subspecialty.objects.values_list("slug", flat=True))
     statuses = [Case.Status.QUEUED, Case.Status.AWAITING_INSURANCE, Case.Status.IN_REVIEW]
@@ -288,15 +403,19 @@ def many_cases(patient, count: int) -> None:
 
 @pytest.mark.parametrize("count", [10, 10_000])
 def test_case_list_queries_do_not_grow_with_cases(
-    desk, alice, count, django_assert_max_num_queries
+    desk_at_now, alice, count, django_assert_max_num_queries
 ):
     many_cases(alice, count)
     with django_assert_max_num_queries(14):
-        page = desk.get(reverse(CHANGELIST))
-    assert page.status_code == 200
+        page = desk_at_now.get(reverse(CHANGELIST))
     with django_assert_max_num_queries(14):
-        filtered = desk.get(reverse(CHANGELIST) + "?sla=breached&flag=coordinator")
-    assert filtered.status_code == 200
+        filtered = desk_at_now.get(reverse(CHANGELIST) + "?sla=breached&flag=coordinator")
+    assert page.context["cl"].result_count == count
+    assert len(page.context["cl"].result_list) == min(count, 50)  # one page
+    late_and_flagged = {f"Patient {i}" for i in range(count) if i % 50 <= 25 and i % 7 == 0}
+    assert filtered.context["cl"].result_count == len(late_and_flagged)
+    shown = {case.patient_name for case in filtered.context["cl"].result_list}
+    assert shown <= late_and_flagged and len(shown) == min(len(late_and_flagged), 50)
 
 
 def test_search_by_name_email_code_and_study(desk, alice, bob):
@@ -318,24 +437,28 @@ def test_search_by_name_email_code_and_study(desk, alice, bob):
         assert found == [expected], term
 
 
-@pytest.mark.parametrize("count", [30, 600])
-def test_dashboard_counts_with_constant_queries(desk, alice, count, django_assert_max_num_queries):
+# Worked out by hand from many_cases: case i is queued when i % 3 == 0, late when
+# i % 50 <= 25, due soon otherwise (its warning time is never later than now).
+@pytest.mark.parametrize(
+    ("count", "queued_count", "late", "nearly_late"), [(30, 10, 26, 4), (600, 200, 312, 288)]
+)
+def test_dashboard_counts_with_constant_queries(
+    desk_at_now, alice, count, queued_count, late, nearly_late, django_assert_max_num_queries
+):
     many_cases(alice, count)
     with django_assert_max_num_queries(13):
-        page = desk.get(reverse("admin:requests_app_case_dashboard"))
-    assert page.status_code == 200
+        page = desk_at_now.get(reverse(DASHBOARD))
     totals = page.context["totals"]
-    now = timezone.now()
-    waiting = Case.objects.filter(
-        status__in=[Case.Status.QUEUED, Case.Status.IN_REVIEW, Case.Status.AWAITING_INSURANCE]
+    assert (totals["queued"], totals["breached"], totals["due_soon"]) == (
+        queued_count,
+        late,
+        nearly_late,
     )
-    assert totals["queued"] == waiting.filter(status=Case.Status.QUEUED).count()
-    assert (
-        totals["breached"] == waiting.filter(sla.state_filter(sla.State.BREACHED, now=now)).count()
-    )
-    assert len(page.context["breaching"]) == 10
+    # The ten latest cases, longest overdue first.
+    overdue_since = sorted(NOW + timedelta(hours=i % 50 - 25) for i in range(count) if i % 50 <= 25)
+    assert [c.sla_due_at for c in page.context["breaching"]] == overdue_since[:10]
     depths = {row["subspecialty"].pk: row.get("queued", 0) for row in page.context["queues"]}
-    assert sum(depths.values()) == totals["queued"]
+    assert sum(depths.values()) == queued_count
 
 
 def test_dashboard_is_for_coordinators_only(client, alice):
