@@ -43,6 +43,8 @@ pytestmark = [
 SLICES = 800
 SMALL = 40
 VISIBILITY = 5  # seconds before Redis hands an unacknowledged task to another worker
+# The broker must look drained this long, over several looks, to count as idle.
+IDLE_FOR = 1.0
 DONE_IN = 45
 
 
@@ -107,11 +109,24 @@ def _drained(client) -> bool:
 
 
 def _wait_until_idle(celery_worker, settings, *, broker: str | None = None) -> None:
+    """Wait until the broker has stayed drained for a while.
+
+    A worker takes a message off the queue a moment before it records it as unacknowledged, so
+    one look at an empty queue and an empty unacked set can fall in between.
+    """
     client = broker_client(broker or settings.CELERY_BROKER_URL)
+    drained_since: float | None = None
+
+    def idle() -> bool:
+        nonlocal drained_since
+        if not _drained(client):
+            drained_since = None
+            return False
+        drained_since = drained_since or time.monotonic()
+        return time.monotonic() - drained_since >= IDLE_FOR
+
     try:
-        celery_worker.wait_for(
-            lambda: _drained(client), what="every task to be acknowledged", timeout=DONE_IN
-        )
+        celery_worker.wait_for(idle, what="every task to be acknowledged", timeout=DONE_IN)
     finally:
         client.close()
 
