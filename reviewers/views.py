@@ -354,7 +354,7 @@ def study_zip(request: HttpRequest, code: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def series_preview(request: HttpRequest, code: UUID, series: UUID) -> HttpResponse:
-    case = _reviewer_case(request, code, target_type="series-preview", target_code=series)
+    case = _holder_case(request, code, target_type="series-preview", target_code=series)
     return audited_preview(request, case, series)
 
 
