@@ -14,13 +14,19 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from allauth.account.adapter import get_adapter
+from allauth.core import context as allauth_context
 from allauth.mfa.models import Authenticator
 from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from records import services as records_services
+from requests_app.accounts import emails_after_response
 from reviewers import services as reviewer_services
 from reviewers import viewer
 from tests.conftest import (
@@ -197,6 +203,134 @@ def test_a_locked_unknown_email_gets_the_same_answer_as_a_locked_account(alice):
         answers.append(login_errors(log_in(client, email, WRONG)))
     assert answers[0] == answers[1]
     assert "Too many failed login attempts" in " ".join(answers[0])
+
+
+def test_the_lockout_holds_whatever_port_the_host_header_names(client, alice):
+    for port in range(8300, 8300 + settings.LOGIN_LOCKOUT_ATTEMPTS):
+        client.post(
+            reverse("account_login"),
+            {"login": alice.email, "password": WRONG},
+            HTTP_HOST=f"127.0.0.1:{port}",
+        )
+    locked = client.post(
+        reverse("account_login"),
+        {"login": alice.email, "password": PASSWORD},
+        HTTP_HOST="127.0.0.1:9999",
+    )
+    assert "Too many failed login attempts" in " ".join(login_errors(locked))
+    assert not is_logged_in(client)
+
+
+def test_the_lockout_counts_every_spelling_of_the_address_as_one_account(client, alice):
+    spellings = [
+        "ALICE@example.com",
+        " alice@EXAMPLE.com",
+        "Alice@Example.Com",
+        "alice@example.com ",
+    ]
+    for spelling in spellings[: settings.LOGIN_LOCKOUT_ATTEMPTS]:
+        log_in(client, spelling, WRONG)
+    for _ in range(settings.LOGIN_LOCKOUT_ATTEMPTS - len(spellings)):
+        log_in(client, alice.email, WRONG)
+    locked = log_in(client, alice.email)
+    assert "Too many failed login attempts" in " ".join(login_errors(locked))
+
+
+HOSTILE_HOST = "127.0.0.1:31337"
+
+
+def _account_mails(client, alice, mailoutbox) -> dict[str, str]:
+    """Every e-mail the account pages send, asked for with a Host header the client chose."""
+    asks = {
+        "confirm a new address": (
+            "account_signup",
+            {"email": "new@example.com", "password1": PASSWORD, "password2": PASSWORD},
+        ),
+        "address already taken": (
+            "account_signup",
+            {"email": alice.email, "password1": PASSWORD, "password2": PASSWORD},
+        ),
+        "reset a password": ("account_reset_password", {"email": alice.email}),
+        "reset for an unknown address": ("account_reset_password", {"email": "who@example.com"}),
+    }
+    mails = {}
+    for name, (url, data) in asks.items():
+        before = len(mailoutbox)
+        client.post(reverse(url), data, HTTP_HOST=HOSTILE_HOST)
+        assert len(mailoutbox) == before + 1, name
+        message = mailoutbox[-1]
+        mails[name] = "\n".join([message.subject, message.body])
+    return mails
+
+
+def test_email_links_are_built_from_the_site_url_never_the_host_header(
+    client, alice, mailoutbox, settings
+):
+    settings.SITE_URL = "https://care.example.org"
+    for name, text in _account_mails(client, alice, mailoutbox).items():
+        assert "31337" not in text, name
+        links = re.findall(r"https?://\S+", text)
+        assert links, name
+        assert all(link.startswith("https://care.example.org/") for link in links), (name, links)
+
+
+def test_the_password_reset_link_from_a_hostile_host_still_works(client, alice, mailoutbox):
+    client.post(reverse("account_reset_password"), {"email": alice.email}, HTTP_HOST=HOSTILE_HOST)
+    link = re.search(r"https?://\S+", mailoutbox[0].body).group(0)
+    assert link.startswith(settings.SITE_URL)
+    page = client.get(link.removeprefix(settings.SITE_URL), follow=True)
+    new = "a-new-long-password-5"
+    client.post(page.redirect_chain[-1][0], {"password1": new, "password2": new})
+    assert Client().login(username=alice.username, password=new)
+
+
+class CountingHasher(PBKDF2PasswordHasher):
+    """Django's default hasher, counting how many passwords it hashes."""
+
+    hashed = 0
+
+    def encode(self, password, salt, iterations=None):
+        CountingHasher.hashed += 1
+        return super().encode(password, salt, iterations)
+
+
+@pytest.fixture
+def counting_hasher(settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    CountingHasher.hashed = 0
+    return CountingHasher
+
+
+def test_signing_up_costs_the_same_whether_or_not_the_address_has_an_account(
+    client, alice, mailoutbox, counting_hasher
+):
+    work = {}
+    for email in ("new@example.com", alice.email):
+        hashed, mailed = counting_hasher.hashed, len(mailoutbox)
+        client.post(
+            reverse("account_signup"),
+            {"email": email, "password1": PASSWORD, "password2": PASSWORD},
+        )
+        work[email] = (counting_hasher.hashed - hashed, len(mailoutbox) - mailed)
+    assert work["new@example.com"] == work[alice.email] == (1, 1)
+
+
+def test_account_emails_leave_only_once_the_response_is_sent(rf, alice, mailoutbox):
+    """The mail server's pace must not show in the answer's timing: sending waits for the end."""
+    request = rf.post(reverse("account_reset_password"))
+    request.user = AnonymousUser()
+
+    def view(request):
+        with allauth_context.request_context(request):
+            get_adapter(request).send_mail(
+                "account/email/password_reset", alice.email, {"user": alice}
+            )
+        return HttpResponse("sent")
+
+    response = emails_after_response(view)(request)
+    assert mailoutbox == []
+    response.close()
+    assert [m.to for m in mailoutbox] == [[alice.email]]
 
 
 def test_signing_up_with_a_taken_email_looks_like_a_new_sign_up(client, alice, mailoutbox):
