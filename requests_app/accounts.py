@@ -7,6 +7,8 @@ reset takes says nothing about which e-mail went out, or to whom.
 """
 
 import logging
+import math
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -14,9 +16,14 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.account.models import EmailAddress
 from allauth.core import context as allauth_context
+from allauth.core.internal import ratelimit
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core.cache import cache
 from django.core.mail import EmailMessage
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from .roles import is_coordinator, is_reviewer
@@ -135,3 +142,50 @@ def _send(outbox: list[EmailMessage]) -> None:
         except Exception as exc:
             # The page has been answered; the person asks again. Never the address: no PHI.
             logger.error("account e-mail not sent: %s", type(exc).__name__)
+
+
+# The allauth action each rate-limited page spends, to tell how long its limit still holds.
+_LIMITED_ACTIONS = {
+    "account_login": "login",
+    "account_signup": "signup",
+    "account_reset_password": "reset_password",
+    "account_reset_password_from_key": "reset_password_from_key",
+}
+
+
+def retry_after(request) -> int:
+    """Seconds until the limit this request ran into lets the client through again.
+
+    Read from allauth's own counters for the client's address; a limit counted per account
+    (whose key this request does not reveal) is taken at its full period.
+    """
+    match = getattr(request, "resolver_match", None)
+    action = _LIMITED_ACTIONS.get(match.view_name if match else "")
+    if action is None:
+        return 60
+    rates = ratelimit.get_rates(app="allauth.account", action=action)
+    now = time.time()
+    waits = []
+    for rate in rates:
+        if rate.per != "ip":
+            continue
+        key = ratelimit.get_cache_key(request, app="allauth.account", action=action, rate=rate)
+        history = cache.get(key, [])
+        if len(history) >= rate.amount:
+            waits.append(history[-1] + rate.duration - now)  # when the oldest hit expires
+    if not waits:
+        waits = [rate.duration for rate in rates] or [60]
+    return max(1, math.ceil(max(waits)))
+
+
+def too_many_requests(request) -> HttpResponse:
+    """The 429 page (allauth's rate limits answer with it): what happened and when to retry."""
+    seconds = retry_after(request)
+    if seconds < 60:
+        wait = f"{seconds} second{pluralize(seconds)}"
+    else:
+        minutes = math.ceil(seconds / 60)
+        wait = f"{minutes} minute{pluralize(minutes)}"
+    response = render(request, "429.html", {"wait": wait}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response

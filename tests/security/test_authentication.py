@@ -33,6 +33,7 @@ from tests.conftest import (
     PASSWORD,
     authenticator_app,
     make_case,
+    make_user,
     pdf_upload,
     totp_code,
 )
@@ -345,6 +346,128 @@ def test_signing_up_with_a_taken_email_looks_like_a_new_sign_up(client, alice, m
     assert {m.to[0] for m in mailoutbox} == {alice.email, "new@example.com"}
 
 
+# Rate limits ------------------------------------------------------------------------------------
+
+CLINIC = "203.0.113.7"  # one address shared by a clinic's patients (NAT)
+
+
+@pytest.fixture
+def quick_hashes(settings):
+    """Forty accounts are made and logged into here: hashing need not be slow for that."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_successful_logins_from_one_address_are_not_capped_at_30_a_minute(db, quick_hashes):
+    patients = [make_user(f"patient{n}@example.com") for n in range(40)]
+    with time_machine.travel(timezone.now(), tick=False):
+        answers = [
+            Client(REMOTE_ADDR=CLINIC)
+            .post(reverse("account_login"), {"login": p.email, "password": PASSWORD})
+            .status_code
+            for p in patients
+        ]
+    assert answers == [302] * len(patients)
+
+
+def test_failed_logins_from_one_address_are_limited_per_address(db, quick_hashes, settings):
+    accounts = [make_user(f"patient{n}@example.com") for n in range(3)]
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login_failed": "2/m/ip"}
+    clinic = Client(REMOTE_ADDR=CLINIC)
+    for account in accounts[:2]:
+        clinic.post(reverse("account_login"), {"login": account.email, "password": WRONG})
+    refused = clinic.post(
+        reverse("account_login"), {"login": accounts[2].email, "password": PASSWORD}
+    )
+    assert "Too many failed login attempts" in " ".join(login_errors(refused))
+    elsewhere = Client(REMOTE_ADDR="198.51.100.9")
+    answer = elsewhere.post(
+        reverse("account_login"), {"login": accounts[2].email, "password": PASSWORD}
+    )
+    assert answer.status_code == 302
+
+
+def test_behind_the_proxy_the_limit_counts_the_address_the_proxy_saw(db, settings):
+    """A client's own X-Forwarded-For entries are not believed: only what our proxy appended."""
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "3/m/ip"}
+    answers = [
+        Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, {CLINIC}")
+        .post(reverse("account_login"), {"login": "nobody@example.com", "password": WRONG})
+        .status_code
+        for n in range(4)
+    ]
+    assert answers == [200, 200, 200, 429]
+    other = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.9")
+    assert other.post(reverse("account_login"), {"login": "x@example.com"}).status_code == 200
+
+
+def test_too_many_requests_is_a_page_of_the_site_that_says_when_to_try_again(db, settings):
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "2/5m/ip"}
+    client = Client(REMOTE_ADDR=CLINIC)
+    with time_machine.travel(timezone.now(), tick=False):
+        for _ in range(2):
+            client.post(reverse("account_login"), {"login": "x@example.com", "password": WRONG})
+        refused = client.post(reverse("account_login"), {"login": "x@example.com"})
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "300"
+    page = refused.content.decode()
+    assert "Try again in 5 minutes" in page
+    assert 'class="container site-header"' in page  # the site's own layout
+    assert refused.templates[0].name == "429.html"
+
+
+def settings_in(tmp_path, **environment) -> subprocess.CompletedProcess:
+    """Load the settings in a fresh process with these variables (and nothing from .env)."""
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "VAR_DIR": str(tmp_path / "var"),
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": "postgres://secondopinion:password@db.example.org:5432/secondopinion",
+    }
+    script = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.ACCOUNT_RATE_LIMITS); print(getattr(s, 'ALLAUTH_TRUSTED_PROXY_COUNT', 0))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "secondopinion.settings", **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_every_login_limit_is_a_setting(tmp_path):
+    loaded = settings_in(
+        tmp_path,
+        LOGIN_LIMIT_PER_ADDRESS="500/m",
+        LOGIN_FAILURES_PER_ADDRESS="40/m",
+        LOGIN_LOCKOUT_ATTEMPTS="7",
+        LOGIN_LOCKOUT_MINUTES="20",
+        SIGNUP_LIMIT_PER_ADDRESS="30/m",
+        PASSWORD_RESET_LIMIT_PER_ADDRESS="25/m",
+        PASSWORD_RESET_LIMIT_PER_ACCOUNT="3/m",
+        PASSWORD_RESET_LINK_LIMIT_PER_ADDRESS="50/m",
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    limits = eval(loaded.stdout.splitlines()[0])  # noqa: S307 (our own settings, printed)
+    assert limits == {
+        "login": "500/m/ip",
+        "login_failed": "40/m/ip,7/20m/key",
+        "signup": "30/m/ip",
+        "reset_password": "25/m/ip,3/m/key",
+        "reset_password_from_key": "50/m/ip",
+    }
+
+
+def test_a_malformed_limit_stops_the_app_at_start(tmp_path):
+    loaded = settings_in(tmp_path, LOGIN_LIMIT_PER_ADDRESS="lots")
+    assert loaded.returncode != 0
+    assert "LOGIN_LIMIT_PER_ADDRESS" in loaded.stderr
+
+
 # Sessions ---------------------------------------------------------------------------------------
 
 
@@ -396,13 +519,26 @@ def production_check(tmp_path, **extra) -> subprocess.CompletedProcess:
 
 
 def test_production_settings_pass_the_deploy_check(tmp_path):
-    result = production_check(tmp_path)
+    result = production_check(tmp_path, BEHIND_PROXY="1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+def test_production_refuses_to_start_until_the_proxy_setting_is_stated(tmp_path):
+    result = production_check(tmp_path)
+    assert result.returncode != 0
+    assert "BEHIND_PROXY" in result.stderr
+
+
+@pytest.mark.parametrize(("stated", "count"), [("no", 0), ("1", 1), ("2", 2)])
+def test_the_proxy_setting_says_how_many_proxies_to_trust(tmp_path, stated, count):
+    loaded = settings_in(tmp_path, DEBUG="false", ALLOWED_HOSTS="example.org", BEHIND_PROXY=stated)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.splitlines()[-1] == str(count)
+
+
 def test_the_deploy_check_can_fail(tmp_path):
-    result = production_check(tmp_path, HTTPS="false")
+    result = production_check(tmp_path, HTTPS="false", BEHIND_PROXY="no")
     assert result.returncode != 0
     assert "SESSION_COOKIE_SECURE" in result.stdout + result.stderr
 
