@@ -33,34 +33,51 @@ def transition(
     message: str,
     **fields,
 ) -> None:
-    """The one way a case changes status: claimed with a conditional UPDATE, put on the timeline.
+    """The one way a case changes status: the row, its timeline line and the patient's
+    notification are written together or not at all; the e-mail goes once that commits.
 
-    Named service functions (here and in the other apps' services) call it for each transition
-    the life cycle allows; nothing else writes `Case.status`.
+    The row is locked and read first, so the timeline names the status the case really left
+    (the object in hand may be stale) and a double click or a second worker waits, then finds
+    the status moved on. Named service functions (here and in the other apps' services) call
+    this for each transition the life cycle allows; nothing else writes `Case.status`.
     """
     allowed_from = tuple(allowed_from)
     now = timezone.now()
-    clock = sla.clock_for(
-        status=to, queue=fields.get("queue_id", case.queue_id), priority=case.priority, start=now
-    )
-    updated = Case.objects.filter(pk=case.pk, status__in=allowed_from).update(
-        status=to,
-        status_changed_at=now,
-        sla_warn_at=clock.warn_at,
-        sla_due_at=clock.due_at,
-        sla_escalated_at=None,
-        **fields,
-    )
-    if updated != 1:
-        case.refresh_from_db(fields=["status"])
-        raise CaseError(
-            f"This request is {case.get_status_display().lower()}, so that is not possible now."
+    with transaction.atomic():
+        current = (
+            Case.objects.select_for_update()
+            .filter(pk=case.pk)
+            .values("status", "queue_id", "priority")
+            .first()
         )
-    CaseEvent.objects.create(
-        case=case, at=now, actor=by, from_status=case.status, to_status=to, message=message
-    )
-    if case.status != to:  # a new reviewer within review is not news for the patient's inbox
-        notifications.case_status_changed(case, to=to)
+        if current is None or current["status"] not in allowed_from:
+            status = Case.Status(current["status"]) if current else None
+            if status:
+                case.status = status
+            raise CaseError(
+                f"This request is {status.label.lower() if status else 'gone'}, "
+                "so that is not possible now."
+            )
+        from_status = current["status"]
+        clock = sla.clock_for(
+            status=to,
+            queue=fields.get("queue_id", current["queue_id"]),
+            priority=current["priority"],
+            start=now,
+        )
+        Case.objects.filter(pk=case.pk).update(
+            status=to,
+            status_changed_at=now,
+            sla_warn_at=clock.warn_at,
+            sla_due_at=clock.due_at,
+            sla_escalated_at=None,
+            **fields,
+        )
+        CaseEvent.objects.create(
+            case=case, at=now, actor=by, from_status=from_status, to_status=to, message=message
+        )
+        if from_status != to:  # a new reviewer within review is not news for the inbox
+            notifications.case_status_changed(case, to=to)
     case.status = to
     case.status_changed_at = now
     case.sla_warn_at, case.sla_due_at, case.sla_escalated_at = clock.warn_at, clock.due_at, None
