@@ -31,6 +31,7 @@ from . import dashboard, messaging, services, sla, triage
 from .admin_actions import run_each
 from .admin_audit import AuditedModelAdmin, OwnerLinksReadOnly
 from .admin_inlines import MessageInline
+from .audit import open_previews
 from .models import AuditEvent, Authorization, Case, CaseEvent, Priority, SlaTarget
 
 
@@ -395,8 +396,17 @@ class CaseAdmin(AuditedModelAdmin):
         }
         return TemplateResponse(request, "admin/requests_app/case/correct_form.html", context)
 
+    def records_shown(self, request, obj: Case) -> list[str]:
+        # The studies inline shows every series preview; the page's record names them, and
+        # they are then served to this session (preview_view) without a record each.
+        codes = Series.objects.filter(study__case=obj).exclude(preview_key="")
+        codes = list(codes.values_list("code", flat=True))
+        if codes:
+            open_previews(request, obj)
+        return [f"series-preview:{code}" for code in codes]
+
     def preview_view(self, request: HttpRequest, pk: int, series) -> HttpResponse:
-        """A series preview on the case page; a read of the study, so it is audited."""
+        """A series preview on the case page, whose record named it."""
         case = get_object_or_404(Case, pk=pk)
         if not self.has_view_permission(request, case):
             raise PermissionDenied

@@ -90,7 +90,9 @@ class OwnerLinksReadOnly:
 class AuditedModelAdmin(OwnerLinksReadOnly, admin.ModelAdmin):
     """A ModelAdmin whose additions, changes, deletions, actions and case reads are audited."""
 
-    def _audit(self, request, obj: models.Model, *, action: str, what: str = "") -> None:
+    def _audit(
+        self, request, obj: models.Model, *, action: str, what: str = "", shown=None
+    ) -> None:
         target_type = what or obj._meta.model_name
         record_access(
             request,
@@ -98,6 +100,7 @@ class AuditedModelAdmin(OwnerLinksReadOnly, admin.ModelAdmin):
             target_type=target_type[: AuditEvent._meta.get_field("target_type").max_length],
             target_code=getattr(obj, "code", None) or obj.pk,
             case_code=case_code_of(obj),
+            shown=shown,
         )
 
     def log_addition(self, request, obj, message):
@@ -137,10 +140,19 @@ class AuditedModelAdmin(OwnerLinksReadOnly, admin.ModelAdmin):
 
         return run
 
+    def records_shown(self, request, obj) -> list[str]:
+        """What the change page shows besides the record itself ("kind:code"), for its audit."""
+        return []
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
         # A page that shows a case's record is a read of it; saves are audited as changes.
         shown = (getattr(response, "context_data", None) or {}).get("original")
         if request.method == "GET" and shown is not None and case_code_of(shown) is not None:
-            self._audit(request, shown, action=AuditEvent.Action.VIEW)
+            self._audit(
+                request,
+                shown,
+                action=AuditEvent.Action.VIEW,
+                shown=self.records_shown(request, shown),
+            )
         return response

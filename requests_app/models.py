@@ -336,6 +336,8 @@ class AuditEvent(models.Model):
     # A code rather than a foreign key: the record must outlive the case it speaks of.
     case_code = models.UUIDField(null=True, blank=True, db_index=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # For a page: the records it displayed, as "kind:code" (a report, each series preview).
+    shown = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-at"]

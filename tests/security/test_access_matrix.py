@@ -129,6 +129,19 @@ def viewer_opened(client: Client, world: "World") -> None:
     client.get(reverse("reviewers:study-viewer", args=[world.values["reported"]]))
 
 
+# Previews are served inside the session of the page that shows (and audits) them.
+def case_page_opened(client: Client, world: "World") -> None:
+    client.get(reverse("requests:case-detail", args=[world.values["reported"]]))
+
+
+def reviewer_page_opened(client: Client, world: "World") -> None:
+    client.get(reverse("reviewers:case-detail", args=[world.values["reported"]]))
+
+
+def admin_page_opened(client: Client, world: "World") -> None:
+    client.get(reverse("admin:requests_app_case_change", args=[world.values["reported_pk"]]))
+
+
 # Recovery codes exist only once an authenticator app is set up and codes were generated.
 RECOVERY_CODES_NOT_SET_UP = dict.fromkeys(ROLES, "404") | {
     "anonymous": "login",
@@ -210,7 +223,11 @@ ROWS: dict[str, Row] = {
         "PUT",
         **(dict.fromkeys(ROLES, "403") | {"coordinator_no_mfa": "mfa"}),
     ),
-    "records:series-preview": patient({"code": "reported", "series": "series"}),
+    "records:series-preview": Row(
+        {"code": "reported", "series": "series"},
+        patient({}).expect,
+        before=case_page_opened,
+    ),
     "records:records-request-new": patient({"code": "draft"}),
     "records:records-request-detail": patient({"code": "draft", "records_request": "rr"}),
     "records:records-request-edit": patient({"code": "draft", "records_request": "rr"}),
@@ -253,7 +270,11 @@ ROWS: dict[str, Row] = {
         reviewer({}).expect,
         before=viewer_opened,
     ),
-    "reviewers:series-preview": reviewer({"code": "reported", "series": "series"}),
+    "reviewers:series-preview": Row(
+        {"code": "reported", "series": "series"},
+        reviewer({}).expect,
+        before=reviewer_page_opened,
+    ),
     "reviewers:document-download": reviewer({"code": "reported", "document": "report_doc"}),
     "reviewers:read-file": reviewer({"code": "reported"}, "POST"),
     "reviewers:read-grade": reviewer({"code": "reported"}, "POST"),
@@ -284,7 +305,11 @@ ROWS: dict[str, Row] = {
     "admin/(?P<url>.*)$": admin_page({"url": "no_such_page"}, coordinator="404", superuser="404"),
     "admin:insurance_networkgapexception_letter": admin_page({"pk": "gap_pk"}),
     "admin:requests_app_case_dashboard": admin_page(),
-    "admin:requests_app_case_preview": admin_page({"pk": "reported_pk", "series": "series"}),
+    "admin:requests_app_case_preview": Row(
+        {"pk": "reported_pk", "series": "series"},
+        admin_page().expect,
+        before=admin_page_opened,
+    ),
     # One row per ModelAdmin: its list and one object's change page.
     "admin:auth.group": admin_model("group", coordinator="403"),
     "admin:auth.user": admin_model("alice_pk", coordinator="403"),
