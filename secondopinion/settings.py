@@ -184,6 +184,36 @@ VALIDATION_STALLED_MARGIN_MINUTES = env.int("VALIDATION_STALLED_MARGIN_MINUTES",
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=5000)
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)
 
+# Insurance eligibility (insurance/client.py) -----------------------------------------------------
+# "rules": answers come from the plans coordinators keep in the admin. "x12-files": an ASC X12 270
+# inquiry is written to the outbox and the clearinghouse's 271 answer is read from the inbox (a
+# file-drop clearinghouse). Both folders hold PHI (names, birth dates, member IDs).
+_ELIGIBILITY_CLIENTS = {
+    "rules": "insurance.client.RulesEngineClient",
+    "x12-files": "insurance.client.X12FileClient",
+}
+INSURANCE_ELIGIBILITY = env("INSURANCE_ELIGIBILITY", default="rules")
+if INSURANCE_ELIGIBILITY not in _ELIGIBILITY_CLIENTS:
+    raise ImproperlyConfigured(
+        f"INSURANCE_ELIGIBILITY must be one of {', '.join(_ELIGIBILITY_CLIENTS)}, "
+        f"not {INSURANCE_ELIGIBILITY!r}."
+    )
+INSURANCE_ELIGIBILITY_CLIENT = _ELIGIBILITY_CLIENTS[INSURANCE_ELIGIBILITY]
+INSURANCE_X12_OUTBOX = env("INSURANCE_X12_OUTBOX", default=str(VAR_DIR / "x12" / "outbox"))
+INSURANCE_X12_INBOX = env("INSURANCE_X12_INBOX", default=str(VAR_DIR / "x12" / "inbox"))
+INSURANCE_X12_SENDER_ID = env("INSURANCE_X12_SENDER_ID", default="")
+INSURANCE_X12_USAGE = env("INSURANCE_X12_USAGE", default="T")
+INSURANCE_PROVIDER_NAME = env("INSURANCE_PROVIDER_NAME", default="")
+INSURANCE_PROVIDER_NPI = env("INSURANCE_PROVIDER_NPI", default="")
+if INSURANCE_ELIGIBILITY == "x12-files":
+    for _name in ("INSURANCE_X12_SENDER_ID", "INSURANCE_PROVIDER_NAME", "INSURANCE_PROVIDER_NPI"):
+        if not vars()[_name].strip():
+            raise ImproperlyConfigured(f"INSURANCE_ELIGIBILITY=x12-files needs {_name}.")
+    if not re.fullmatch(r"\d{10}", INSURANCE_PROVIDER_NPI):
+        raise ImproperlyConfigured("INSURANCE_PROVIDER_NPI must be the 10-digit NPI.")
+    if INSURANCE_X12_USAGE not in ("T", "P"):
+        raise ImproperlyConfigured("INSURANCE_X12_USAGE must be T (test) or P (production).")
+
 # Celery ----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
