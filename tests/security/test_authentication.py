@@ -576,6 +576,49 @@ def test_every_page_has_a_csp_that_allows_no_inline_scripts(client, db, request,
         assert not {"'unsafe-inline'", "'unsafe-eval'"} & set(directives["script-src"]), path
 
 
+@pytest.mark.parametrize("persona", [None, "alice"])
+def test_every_page_refuses_framing_and_sniffing_and_keeps_its_referrer(
+    client, db, request, persona
+):
+    if persona:
+        client.force_login(request.getfixturevalue(persona))
+    for path in pages_without_arguments():
+        response = client.get(path)
+        policy = response.headers.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in policy and "form-action 'self'" in policy, path
+        assert response.headers.get("X-Frame-Options") == "DENY", path
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", path
+        assert response.headers.get("Referrer-Policy") == "same-origin", path
+
+
+def test_our_urls_address_records_by_uuid_never_by_sequential_id():
+    """Cases, records and reports are named by UUIDs (or signed tokens) in our own URLs."""
+
+    def walk(patterns, prefix=""):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns, prefix + str(entry.pattern))
+            else:
+                yield prefix + str(entry.pattern), entry.lookup_str
+
+    ours = ("requests_app.", "records.", "insurance.", "reviewers.")
+    routes = list(walk(get_resolver().url_patterns))
+    # The admin (staff only) keeps Django's own ids.
+    checked = [r for r, view in routes if view.startswith(ours) and not r.startswith("admin/")]
+    assert len(checked) > 40
+    for route in checked:
+        for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", route):
+            # A multipart upload's part number is a position in one file, not a record's id.
+            assert converter in ("uuid", "str", "slug") or name == "number", route
+
+
+def test_a_session_lasts_eight_hours_and_not_past_the_browser(client, alice):
+    log_in(client, alice.email)
+    session = client.session
+    assert session.get_expire_at_browser_close()
+    assert session.get_expiry_age() == settings.SESSION_COOKIE_AGE == 8 * 3600
+
+
 def test_templates_hold_no_inline_scripts_or_event_handlers():
     inline = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.IGNORECASE)
     handler = re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
