@@ -65,7 +65,7 @@ def normalized_email(typed: str) -> str:
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Sends each kind of user to their own home after logging in."""
+    """Where each kind of user lands, what the lockout counts, how account e-mails are sent."""
 
     def get_login_redirect_url(self, request) -> str:
         if is_reviewer(request.user):
@@ -83,6 +83,8 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         request = allauth_context.request
+        # allauth's flows build their links from the request before they get here; every mail
+        # passes this point, so the links are put on SITE_URL here, whichever flow made them.
         values = {
             name: on_site(value) if _is_link(value) else value for name, value in context.items()
         }
