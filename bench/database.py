@@ -102,6 +102,7 @@ def setup(workspace) -> dict[str, str]:
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "HTTPS": "false",  # plain HTTP on loopback, as behind a TLS proxy
+        "BEHIND_PROXY": "no",  # the load generator connects to the app directly
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }

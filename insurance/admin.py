@@ -18,6 +18,7 @@ from requests_app.admin_audit import AuditedModelAdmin
 from requests_app.audit import record_access
 from requests_app.models import AuditEvent
 from requests_app.services import CaseError
+from secondopinion.pdf import pdf_response
 
 from . import services
 from .models import (
@@ -416,8 +417,6 @@ class NetworkGapExceptionAdmin(PaperworkAdmin):
         return [letter, *super().get_urls()]
 
     def letter_pdf(self, request: HttpRequest, pk: int) -> HttpResponse:
-        from .views import _pdf, letter_pdf
-
         exception = self.get_object(request, str(pk))
         if exception is None or not self.has_view_permission(request, exception):
             return HttpResponse(status=404)
@@ -428,7 +427,10 @@ class NetworkGapExceptionAdmin(PaperworkAdmin):
             target_code=exception.code,
             case_code=exception.case.code,
         )
-        return _pdf(letter_pdf(exception), f"network-gap-exception-{exception.case.short_code}.pdf")
+        return pdf_response(
+            services.network_gap_letter_pdf(exception),
+            f"network-gap-exception-{exception.case.short_code}.pdf",
+        )
 
 
 @admin.register(CaseInsurance)

@@ -7,7 +7,11 @@ folder, the way file-drop (SFTP) clearinghouses work; a real-time (HTTP) clearin
 class with the same `check`. `build_270` and `parse_271` are pure functions.
 
 The 270 carries the member's name, birth date and member ID: the folders hold PHI and must be as
-private as the database. File names carry only the case's UUID.
+private as the database. File names carry only the case's UUID and the inquiry's trace number.
+
+Each inquiry has its own trace number (`inquiry_trace`), sent in the 270's TRN segment; the payer
+returns it in the 271's (TRN*2). A 271 is applied only to the inquiry whose trace it returns, so
+after a change of plan or member ID the answer about the old one is never shown as current.
 """
 
 import re
@@ -19,6 +23,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
 from .coverage import PlanRules
@@ -102,6 +107,28 @@ def _clean(value: str, length: int | None = None) -> str:
     return text[:length] if length else text
 
 
+def inquiry_trace(inquiry: EligibilityInquiry) -> str:
+    """The trace number of one inquiry: the same question gets the same number, any other
+    question (another plan, member, service type) another; keyed, so it reveals nothing of the
+    member it was made from."""
+    asked = "|".join(
+        str(value)
+        for value in (
+            inquiry.case_code,
+            inquiry.plan_id,
+            inquiry.payer_id,
+            inquiry.payer_name,
+            inquiry.member_id,
+            inquiry.group_number,
+            inquiry.first_name,
+            inquiry.last_name,
+            inquiry.birth_date,
+            inquiry.service_type,
+        )
+    )
+    return salted_hmac("insurance.client.inquiry_trace", asked).hexdigest()[:30].upper()
+
+
 @dataclass(frozen=True)
 class Submitter:
     """Who sends the 270 (our clearinghouse account) and the provider asking (our NPI)."""
@@ -117,7 +144,7 @@ def build_270(
 ) -> str:
     """A 005010X279A1 eligibility inquiry for one member and one service type."""
     ctl = f"{control_number:09d}"
-    trace = inquiry.case_code.replace("-", "")[:30]
+    trace = inquiry_trace(inquiry)
     receiver = _clean(inquiry.payer_id or inquiry.payer_name, 15)
     isa = "*".join(
         [
@@ -215,6 +242,7 @@ class Benefits:
     out_of_network_coinsurance_percent: Decimal | None = None
     rejections: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    traces: list[str] = field(default_factory=list)  # the inquiries' trace numbers (TRN*2)
 
 
 # AAA03 reject reasons a person can act on (the rest are shown as their code).
@@ -257,7 +285,9 @@ def parse_271(text: str, *, service_type: str = SERVICE_TYPE_DIAGNOSTIC_XRAY) ->
     for segment in segments:
         parts = segment.split(element)
         tag = parts[0]
-        if tag == "AAA" and len(parts) > 3 and parts[1] == "N":
+        if tag == "TRN" and len(parts) > 2 and parts[1] == "2":
+            benefits.traces.append(parts[2])
+        elif tag == "AAA" and len(parts) > 3 and parts[1] == "N":
             benefits.rejections.append(REJECT_REASONS.get(parts[3], f"reject reason {parts[3]}"))
         elif tag == "MSG" and len(parts) > 1:
             benefits.messages.append(parts[1])
@@ -317,11 +347,22 @@ class X12FileClient:
     def __init__(self, *, outbox: Path, inbox: Path, submitter: Submitter) -> None:
         self.outbox, self.inbox, self.submitter = Path(outbox), Path(inbox), submitter
 
+    def _answer(self, inquiry: EligibilityInquiry, trace: str) -> Benefits | None:
+        """The 271 in the inbox that answers this very inquiry, if one came."""
+        for response in sorted(self.inbox.glob(f"{inquiry.case_code}*.271")):
+            try:
+                benefits = parse_271(response.read_text(), service_type=inquiry.service_type)
+            except ValueError:
+                continue  # not an interchange: nothing it says can be trusted
+            if trace in benefits.traces:
+                return benefits
+        return None
+
     def check(self, inquiry: EligibilityInquiry) -> EligibilityResult:
         base = RulesEngineClient().check(inquiry).rules
-        response = self.inbox / f"{inquiry.case_code}.271"
-        if response.exists():
-            benefits = parse_271(response.read_text(), service_type=inquiry.service_type)
+        trace = inquiry_trace(inquiry)
+        benefits = self._answer(inquiry, trace)
+        if benefits is not None:
             if benefits.rejections:
                 return EligibilityResult(
                     rules=base,
@@ -334,10 +375,10 @@ class X12FileClient:
             return EligibilityResult(
                 rules=rules, source=self.name, messages=tuple(benefits.messages)
             )
-        request = self.outbox / f"{inquiry.case_code}.270"
+        request = self.outbox / f"{inquiry.case_code}-{trace}.270"
         if not request.exists():
             self.outbox.mkdir(parents=True, exist_ok=True)
-            control = int(inquiry.case_code.replace("-", "")[:8], 16) % 1_000_000_000
+            control = int(trace[:8], 16) % 1_000_000_000
             request.write_text(
                 build_270(
                     inquiry, submitter=self.submitter, control_number=control, now=timezone.now()
@@ -352,7 +393,8 @@ class X12FileClient:
 
 
 def get_client() -> EligibilityClient:
-    """The configured client: INSURANCE_ELIGIBILITY_CLIENT, a dotted path (default: rules)."""
+    """The configured client: INSURANCE_ELIGIBILITY_CLIENT, a dotted path that settings derive
+    from INSURANCE_ELIGIBILITY (default: rules)."""
     path = getattr(settings, "INSURANCE_ELIGIBILITY_CLIENT", "") or (
         "insurance.client.RulesEngineClient"
     )
@@ -365,6 +407,7 @@ def get_client() -> EligibilityClient:
                 sender_id=settings.INSURANCE_X12_SENDER_ID,
                 provider_name=settings.INSURANCE_PROVIDER_NAME,
                 provider_npi=settings.INSURANCE_PROVIDER_NPI,
+                usage=settings.INSURANCE_X12_USAGE,
             ),
         )
     return cls()

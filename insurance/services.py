@@ -25,6 +25,7 @@ from requests_app.models import Case, CaseEvent, Reason
 from requests_app.services import CaseError, add_to_timeline, ensure_editable, transition
 from reviewers.models import ReviewerChoice, ReviewerProfile, Subspecialty
 from reviewers.routing import suggest_subspecialty
+from secondopinion.pdf import render_pdf
 
 from . import coverage
 from .client import (
@@ -626,6 +627,15 @@ def network_gap_letter(case: Case, *, subspecialty: Subspecialty, on: date) -> s
             "date": on,
         },
     ).strip()
+
+
+def network_gap_letter_pdf(exception: NetworkGapException) -> bytes:
+    """The letter as prepared (its saved text), as the PDF the patient and coordinators get."""
+    paragraphs = [p.strip() for p in exception.letter_text.split("\n\n") if p.strip()]
+    return render_pdf(
+        "insurance/pdf/network_gap_letter.html",
+        {"case": exception.case, "paragraphs": paragraphs},
+    )
 
 
 def request_network_gap_exception(case: Case, *, by) -> NetworkGapException:

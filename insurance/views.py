@@ -20,10 +20,10 @@ from requests_app.audit import record_access, refusals_audited
 from requests_app.forms import InsuranceForm
 from requests_app.models import AuditEvent
 from requests_app.services import CaseError
+from secondopinion.pdf import pdf_response, render_pdf
 
 from . import services
 from .coverage import money
-from .documents import render_pdf
 from .models import CaseInsurance, NetworkGapException
 
 
@@ -140,14 +140,9 @@ def network_gap_letter(request: HttpRequest, code: UUID, letter: UUID) -> HttpRe
         target_code=exception.code,
         case_code=case.code,
     )
-    return _pdf(letter_pdf(exception), f"network-gap-exception-{case.short_code}.pdf")
-
-
-def letter_pdf(exception: NetworkGapException) -> bytes:
-    paragraphs = [p.strip() for p in exception.letter_text.split("\n\n") if p.strip()]
-    return render_pdf(
-        "insurance/pdf/network_gap_letter.html",
-        {"case": exception.case, "paragraphs": paragraphs},
+    return pdf_response(
+        services.network_gap_letter_pdf(exception),
+        f"network-gap-exception-{case.short_code}.pdf",
     )
 
 
@@ -182,11 +177,4 @@ def cost_summary(request: HttpRequest, code: UUID) -> HttpResponse:
             "issued": timezone.localdate(),
         },
     )
-    return _pdf(pdf, f"cost-summary-{case.short_code}.pdf")
-
-
-def _pdf(content: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return pdf_response(pdf, f"cost-summary-{case.short_code}.pdf")

@@ -12,10 +12,10 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from insurance.documents import render_pdf
 from requests_app.models import Case, Notification
 from requests_app.notifications import notify
 from requests_app.services import add_to_timeline
+from secondopinion.pdf import render_pdf
 
 from .models import RecordsRequest
 

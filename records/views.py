@@ -3,13 +3,13 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from requests_app.access import get_case_for_patient
-from requests_app.audit import record_access, refusals_audited
+from requests_app.audit import previews_open, record_access, record_page, refusals_audited
 from requests_app.models import AuditEvent
 from requests_app.services import CaseError
 
@@ -146,19 +146,30 @@ def upload_delete(request: HttpRequest, code: UUID, upload: UUID) -> HttpRespons
     return _back_to_records(case.code, "images")
 
 
+def previews_shown(uploads) -> list:
+    """The codes of the series previews `records/_upload.html` shows for these uploads."""
+    checked = [upload.pk for upload in uploads if upload.is_checked]
+    return list(
+        Series.objects.filter(study__upload__in=checked)
+        .exclude(preview_key="")
+        .values_list("code", flat=True)
+    )
+
+
 @login_required
 @require_GET
 def upload_detail(request: HttpRequest, code: UUID, upload: UUID) -> HttpResponse:
     """One upload and what its check found (the fragment the page polls while it runs)."""
     case = get_case_for_patient(request.user, code)
     batch = get_object_or_404(case.uploads, code=upload)
+    record_page(request, page="upload", case=case, series=previews_shown([batch]))
     return render(request, "records/_upload.html", {"case": case, "upload": batch})
 
 
 @login_required
 @require_GET
 def series_preview(request: HttpRequest, code: UUID, series: UUID) -> HttpResponse:
-    """The preview image of one series; a read of the study, so it is audited."""
+    """The preview image of one series, for the page that shows it (which audited it)."""
     with refusals_audited(
         request, target_type="series-preview", target_code=series, case_code=code
     ):
@@ -167,18 +178,15 @@ def series_preview(request: HttpRequest, code: UUID, series: UUID) -> HttpRespon
 
 
 def audited_preview(request: HttpRequest, case, series: UUID) -> HttpResponse:
-    """The preview image of one series of a case the caller may see; the read is audited.
+    """The preview image of one series of a case the caller may see, inside the session of the
+    page that showed it: that page's audit record names it (`requests_app.audit.record_page`),
+    and without such a page the image is not served at all.
 
     Shared by the patient's, the reviewer's and the coordinator's pages.
     """
+    if not previews_open(request, case):
+        raise Http404("Open the page that shows this preview.")
     found = get_object_or_404(Series.objects.exclude(preview_key=""), study__case=case, code=series)
-    record_access(
-        request,
-        action=AuditEvent.Action.VIEW,
-        target_type="series-preview",
-        target_code=found.code,
-        case_code=case.code,
-    )
     response = FileResponse(default_storage.open(found.preview_key, "rb"), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -1,12 +1,16 @@
 """The coordinators' desk in the admin: triage list, case page with everything about a case,
 actions that call the services, and a dashboard of queues and clocks."""
 
-from django.contrib import admin
+from allauth.account.admin import EmailAddressAdmin
+from allauth.account.models import EmailAddress
+from allauth.mfa.admin import AuthenticatorAdmin
+from allauth.mfa.models import Authenticator
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, F, OuterRef, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -23,10 +27,11 @@ from reviewers.routing import NEEDS_COORDINATOR_BELOW
 from reviewers.services import assign_case
 
 from . import admin_forms as forms
-from . import dashboard, messaging, sla, triage
+from . import dashboard, messaging, services, sla, triage
 from .admin_actions import run_each
-from .admin_audit import AuditedModelAdmin
+from .admin_audit import AuditedModelAdmin, OwnerLinksReadOnly
 from .admin_inlines import MessageInline
+from .audit import open_previews
 from .models import AuditEvent, Authorization, Case, CaseEvent, Priority, SlaTarget
 
 
@@ -230,7 +235,6 @@ class CaseAdmin(AuditedModelAdmin):
     list_per_page = 50
     # Counting every case twice per page is what makes a long list slow.
     show_full_result_count = False
-    raw_id_fields = ["patient"]
     actions = [
         "ask_for_records_action",
         "message_patient_action",
@@ -330,21 +334,79 @@ class CaseAdmin(AuditedModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(has_mismatch=MISMATCH)
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status != Case.Status.DRAFT:
+            # Once submitted, the answers change only through the correction page, which puts
+            # the change on the timeline and re-checks the specialist holding the case.
+            fields += [name for name in services.CLINICAL_ANSWERS if name not in fields]
+        return fields
+
     def get_urls(self):
         dashboard = path(
             "dashboard/",
             self.admin_site.admin_view(self.dashboard_view),
             name="requests_app_case_dashboard",
         )
+        correct = path(
+            "<int:pk>/correct/",
+            self.admin_site.admin_view(self.correct_view),
+            name="requests_app_case_correct",
+        )
         preview = path(
             "<int:pk>/series/<uuid:series>/preview.png",
             self.admin_site.admin_view(self.preview_view),
             name="requests_app_case_preview",
         )
-        return [dashboard, preview, *super().get_urls()]
+        return [dashboard, correct, preview, *super().get_urls()]
+
+    def correct_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Correct a submitted case's clinical answers, with a reason, through the service."""
+        case = get_object_or_404(Case, pk=pk)
+        if not self.has_change_permission(request, case):
+            raise PermissionDenied
+        form = forms.ClinicalAnswersForm(request.POST or None, instance=case)
+        if request.method == "POST" and form.is_valid():
+            changes = {
+                name: form.cleaned_data[name]
+                for name in form.changed_data
+                if name in services.CLINICAL_ANSWERS
+            }
+            try:
+                changed = services.correct_clinical_answers(
+                    case, by=request.user, changes=changes, reason=form.cleaned_data["because"]
+                )
+            except services.CaseError as exc:
+                messages.error(request, str(exc))
+            else:
+                self._audit(request, case, action=AuditEvent.Action.CHANGE, what="case.answers")
+                case.refresh_from_db()
+                messages.success(
+                    request,
+                    f"Corrected: {', '.join(changed)}. Case {case.short_code} is "
+                    f"{case.get_status_display().lower()}.",
+                )
+                return redirect("admin:requests_app_case_change", case.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Correct the answers of case {case.short_code}",
+            "opts": self.opts,
+            "original": case,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/requests_app/case/correct_form.html", context)
+
+    def records_shown(self, request, obj: Case) -> list[str]:
+        # The studies inline shows every series preview; the page's record names them, and
+        # they are then served to this session (preview_view) without a record each.
+        codes = Series.objects.filter(study__case=obj).exclude(preview_key="")
+        codes = list(codes.values_list("code", flat=True))
+        if codes:
+            open_previews(request, obj)
+        return [f"series-preview:{code}" for code in codes]
 
     def preview_view(self, request: HttpRequest, pk: int, series) -> HttpResponse:
-        """A series preview on the case page; a read of the study, so it is audited."""
+        """A series preview on the case page, whose record named it."""
         case = get_object_or_404(Case, pk=pk)
         if not self.has_view_permission(request, case):
             raise PermissionDenied
@@ -366,6 +428,8 @@ class CaseAdmin(AuditedModelAdmin):
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None and obj.status in services.CORRECTABLE_FROM:
+            context["correct_url"] = reverse("admin:requests_app_case_correct", args=[obj.pk])
         if obj is not None:
             context["triage_actions"] = [
                 (name, description)
@@ -577,3 +641,19 @@ class SlaTargetAdmin(AuditedModelAdmin):
     list_display = ["status", "subspecialty", "hours", "warn_hours"]
     list_editable = ["hours", "warn_hours"]
     list_filter = ["status", "subspecialty"]
+
+
+# allauth's own pages: an e-mail address or an authenticator stays with the account it was made
+# for (given to another account it would log in as, or confirm the login of, the first).
+admin.site.unregister(EmailAddress)
+admin.site.unregister(Authenticator)
+
+
+@admin.register(EmailAddress)
+class AccountEmailAddressAdmin(OwnerLinksReadOnly, EmailAddressAdmin):
+    pass
+
+
+@admin.register(Authenticator)
+class AccountAuthenticatorAdmin(OwnerLinksReadOnly, AuthenticatorAdmin):
+    pass

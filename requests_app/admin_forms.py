@@ -4,7 +4,8 @@ from django import forms
 
 from reviewers.models import ReviewerProfile, Subspecialty
 
-from .models import Priority
+from .models import Case, Priority
+from .services import CLINICAL_ANSWERS
 
 
 class RecordsRequestForm(forms.Form):
@@ -56,3 +57,18 @@ class NoteForm(forms.Form):
     note = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="What you checked."
     )
+
+
+class ClinicalAnswersForm(forms.ModelForm):
+    """The patient's answers as a coordinator corrects them; the service saves what changed."""
+
+    # Not "reason": the patient's own reason for asking is one of the answers.
+    because = forms.CharField(
+        label="Why they change",
+        max_length=200,
+        help_text="The patient reads this on the timeline, with the fields named.",
+    )
+
+    class Meta:
+        model = Case
+        fields = CLINICAL_ANSWERS

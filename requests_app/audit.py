@@ -1,6 +1,6 @@
 """The audit log of reads: who saw which record of which case, when and from where."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from uuid import UUID
 
@@ -21,7 +21,13 @@ def client_ip(request) -> str | None:
 
 
 def record_access(
-    request, *, action: str, target_type: str, target_code: object, case_code: UUID | None
+    request,
+    *,
+    action: str,
+    target_type: str,
+    target_code: object,
+    case_code: UUID | None,
+    shown: list[str] | None = None,
 ) -> AuditEvent:
     """Write one audit record for one access (or refused access) to a record."""
     user = request.user if request.user.is_authenticated else None
@@ -32,7 +38,53 @@ def record_access(
         target_code=str(target_code),
         case_code=case_code,
         ip_address=client_ip(request),
+        shown=shown or [],
     )
+
+
+def _previews_key(case_code: UUID) -> str:
+    return f"previews:{case_code}"
+
+
+def record_page(
+    request,
+    *,
+    page: str,
+    case,
+    reports: Iterable[object] = (),
+    series: Iterable[object] = (),
+) -> AuditEvent | None:
+    """One audit record for a page that shows a case's records, naming each one it shows.
+
+    The series previews the page embeds are then served to this session without a record each
+    (`previews_open`): the page's record already names them. Nothing shown, nothing written.
+    """
+    series = list(series)
+    shown = [f"opinion-report:{code}" for code in reports]
+    shown += [f"series-preview:{code}" for code in series]
+    if not shown:
+        return None
+    record = record_access(
+        request,
+        action=AuditEvent.Action.VIEW,
+        target_type=page,
+        target_code=case.code,
+        case_code=case.code,
+        shown=shown,
+    )
+    if series:
+        open_previews(request, case)
+    return record
+
+
+def open_previews(request, case) -> None:
+    """Let this session fetch the case's previews: a page naming them was just audited."""
+    request.session[_previews_key(case.code)] = True
+
+
+def previews_open(request, case) -> bool:
+    """Whether a page that showed this case's previews was opened (and audited) in the session."""
+    return bool(request.session.get(_previews_key(case.code)))
 
 
 @contextmanager

@@ -92,7 +92,12 @@ class CaseQuerySet(models.QuerySet):
         return self.filter(patient=user)
 
     def for_reviewer(self, user) -> "CaseQuerySet":
-        """The cases a reviewer may see: assigned to them, or waiting in one of their queues."""
+        """The cases a reviewer may see: assigned to them, or waiting in one of their queues.
+
+        Access follows the work: it begins with the claim or the assignment and ends when the
+        case is released, handed to someone else or closed (a closed case keeps its reviewer
+        on record, but the reviewer keeps nothing of it).
+        """
         profile = getattr(user, "reviewer_profile", None) if user.is_authenticated else None
         if profile is None or not profile.is_active:
             return self.none()
@@ -101,7 +106,8 @@ class CaseQuerySet(models.QuerySet):
             assigned_reviewer__isnull=True,
             queue_id__in=profile.subspecialties.values("slug"),
         )
-        return self.filter(Q(assigned_reviewer=profile) | queued)
+        held = Q(assigned_reviewer=profile) & ~Q(status=Case.Status.CLOSED)
+        return self.filter(held | queued)
 
 
 class Priority(models.IntegerChoices):
@@ -330,6 +336,8 @@ class AuditEvent(models.Model):
     # A code rather than a foreign key: the record must outlive the case it speaks of.
     case_code = models.UUIDField(null=True, blank=True, db_index=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # For a page: the records it displayed, as "kind:code" (a report, each series preview).
+    shown = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-at"]

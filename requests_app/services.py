@@ -33,34 +33,51 @@ def transition(
     message: str,
     **fields,
 ) -> None:
-    """The one way a case changes status: claimed with a conditional UPDATE, put on the timeline.
+    """The one way a case changes status: the row, its timeline line and the patient's
+    notification are written together or not at all; the e-mail goes once that commits.
 
-    Named service functions (here and in the other apps' services) call it for each transition
-    the life cycle allows; nothing else writes `Case.status`.
+    The row is locked and read first, so the timeline names the status the case really left
+    (the object in hand may be stale) and a double click or a second worker waits, then finds
+    the status moved on. Named service functions (here and in the other apps' services) call
+    this for each transition the life cycle allows; nothing else writes `Case.status`.
     """
     allowed_from = tuple(allowed_from)
     now = timezone.now()
-    clock = sla.clock_for(
-        status=to, queue=fields.get("queue_id", case.queue_id), priority=case.priority, start=now
-    )
-    updated = Case.objects.filter(pk=case.pk, status__in=allowed_from).update(
-        status=to,
-        status_changed_at=now,
-        sla_warn_at=clock.warn_at,
-        sla_due_at=clock.due_at,
-        sla_escalated_at=None,
-        **fields,
-    )
-    if updated != 1:
-        case.refresh_from_db(fields=["status"])
-        raise CaseError(
-            f"This request is {case.get_status_display().lower()}, so that is not possible now."
+    with transaction.atomic():
+        current = (
+            Case.objects.select_for_update()
+            .filter(pk=case.pk)
+            .values("status", "queue_id", "priority")
+            .first()
         )
-    CaseEvent.objects.create(
-        case=case, at=now, actor=by, from_status=case.status, to_status=to, message=message
-    )
-    if case.status != to:  # a new reviewer within review is not news for the patient's inbox
-        notifications.case_status_changed(case, to=to)
+        if current is None or current["status"] not in allowed_from:
+            status = Case.Status(current["status"]) if current else None
+            if status:
+                case.status = status
+            raise CaseError(
+                f"This request is {status.label.lower() if status else 'gone'}, "
+                "so that is not possible now."
+            )
+        from_status = current["status"]
+        clock = sla.clock_for(
+            status=to,
+            queue=fields.get("queue_id", current["queue_id"]),
+            priority=current["priority"],
+            start=now,
+        )
+        Case.objects.filter(pk=case.pk).update(
+            status=to,
+            status_changed_at=now,
+            sla_warn_at=clock.warn_at,
+            sla_due_at=clock.due_at,
+            sla_escalated_at=None,
+            **fields,
+        )
+        CaseEvent.objects.create(
+            case=case, at=now, actor=by, from_status=from_status, to_status=to, message=message
+        )
+        if from_status != to:  # a new reviewer within review is not news for the inbox
+            notifications.case_status_changed(case, to=to)
     case.status = to
     case.status_changed_at = now
     case.sla_warn_at, case.sla_due_at, case.sla_escalated_at = clock.warn_at, clock.due_at, None
@@ -228,6 +245,92 @@ def route_case(
         message="Images checked: readable and complete enough for a specialist.",
         **fields,
     )
+
+
+# The patient's answers about who, what and why. Until submission the patient changes them in the
+# wizard; after it, only `correct_clinical_answers` does, because who may read the case (licence
+# in the patient's state, MQSA for a mammogram, independence from the facility) follows from them.
+CLINICAL_ANSWERS = (
+    "patient_name",
+    "patient_birth_date",
+    "patient_state",
+    "exam_type",
+    "body_region",
+    "exam_date",
+    "facility_name",
+    "facility_location",
+    "clinical_question",
+    "reason",
+    "reason_details",
+    "birads",
+    "had_biopsy",
+    "requested_subspecialty",
+    "review_type",
+    "clinical_specialty",
+    "visit_mode",
+)
+# From the report on, the answers are what a signed report was written against: they stay.
+CORRECTABLE_FROM = (
+    Case.Status.SUBMITTED,
+    Case.Status.NEEDS_RECORDS,
+    Case.Status.AWAITING_INSURANCE,
+    Case.Status.QUEUED,
+    Case.Status.IN_REVIEW,
+)
+
+
+def correct_clinical_answers(case: Case, *, by, changes: dict, reason: str) -> list[str]:
+    """submitted to in_review: a coordinator corrects the patient's answers, giving a reason.
+
+    The timeline names the fields that changed, never their values. When a specialist holds the
+    case and no longer qualifies under the corrected answers, the case goes back to its queue
+    (in_review -> queued) and their reading is released. Returns the fields that changed.
+    """
+    # The eligibility rules and readings belong to the reviewers app, which imports this module.
+    from reviewers.matching import reasons_not_eligible
+    from reviewers.models import Opinion
+
+    unknown = sorted(set(changes) - set(CLINICAL_ANSWERS))
+    if unknown:
+        raise CaseError(f"Only the patient's answers can be corrected, not {', '.join(unknown)}.")
+    if not reason.strip():
+        raise CaseError("Say why the answers change: the patient reads it on the timeline.")
+    with transaction.atomic():
+        current = Case.objects.select_for_update().get(pk=case.pk)
+        if current.status not in CORRECTABLE_FROM:
+            raise CaseError(
+                f"This request is {current.get_status_display().lower()}: its answers can be "
+                "corrected between submission and the report."
+            )
+        changed = [name for name, value in changes.items() if getattr(current, name) != value]
+        if not changed:
+            raise CaseError("Nothing to correct: the answers are already these.")
+        for name in changed:
+            setattr(current, name, changes[name])
+        current.save(update_fields=[*changed, "updated_at"])
+        labels = ", ".join(str(Case._meta.get_field(name).verbose_name) for name in changed)
+        add_to_timeline(
+            current, by, f"A care coordinator corrected your answers ({labels}). {reason.strip()}"
+        )
+        holder = current.assigned_reviewer
+        if (
+            current.status == Case.Status.IN_REVIEW
+            and holder is not None
+            and reasons_not_eligible(current, holder)
+        ):
+            transition(
+                current,
+                to=Case.Status.QUEUED,
+                allowed_from=[Case.Status.IN_REVIEW],
+                by=by,
+                message="Your case is waiting for a specialist who fits your corrected answers.",
+                assigned_reviewer=None,
+            )
+            Opinion.objects.filter(
+                case=current, reviewer=holder, released_at__isnull=True, signed_at__isnull=True
+            ).update(released_at=timezone.now())
+    case.refresh_from_db()
+    return changed
 
 
 def delete_draft(case: Case, *, by) -> None:

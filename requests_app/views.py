@@ -9,12 +9,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from insurance.models import CaseInsurance
+from insurance.status import insurance_status
 from records.forms import DocumentForm, ImagesForm
 from records.models import Document
+from records.views import previews_shown
 from reviewers.models import Subspecialty
+from reviewers.patient_views import report_section
 
 from . import messaging, notifications, services, sla, wizard
 from .access import get_case_for_patient
+from .audit import record_page
 from .forms import SubmitForm
 from .models import Case
 from .progress import next_steps_for
@@ -53,13 +57,25 @@ def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
     messaging.mark_read(case, by=request.user)
     notifications.mark_read(request.user, case=case)
     editable = case.is_editable_by_patient
+    uploads = list(case.uploads.all())
+    report = report_section(case)
+    # The page's one audit record names the reports and image previews it shows.
+    record_page(
+        request,
+        page="case-page",
+        case=case,
+        reports=[opinion.code for opinion in report["signed"]],
+        series=previews_shown(uploads),
+    )
     context = {
         "case": case,
         "case_messages": case_messages,
         "events": case.events.select_related("actor"),
         "documents": case.documents.all(),
-        "uploads": case.uploads.all(),
+        "uploads": uploads,
         "insurance": CaseInsurance.objects.filter(case=case).first(),
+        "ins": insurance_status(case),
+        "op": report,
         # Which steps still need answers matters only while the patient may change them.
         "missing": wizard.missing_for_submission(case) if editable else [],
         "recommendations": wizard.recommendations(case),
@@ -108,13 +124,15 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
     """What each page shows beyond its form."""
     if step.slug == "records":
         kinds = set(case.documents.values_list("kind", flat=True))
+        uploads = list(case.uploads.all())
+        record_page(request, page="records-step", case=case, series=previews_shown(uploads))
         return {
             "has_report": Document.Kind.ORIGINAL_REPORT in kinds,
             "has_pathology": Document.Kind.PATHOLOGY_REPORT in kinds,
             "document_max_bytes": settings.DOCUMENT_MAX_BYTES,
             "upload_max_files": settings.UPLOAD_MAX_FILES,
             "documents": case.documents.all(),
-            "uploads": case.uploads.all(),
+            "uploads": uploads,
             "document_form": DocumentForm(),
             "images_form": ImagesForm(),
         }
@@ -128,6 +146,8 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
                 expires_on=None,
             ),
         }
+    if step.slug == "insurance":
+        return {"ins": insurance_status(case)}
     if isinstance(step, wizard.SpecialistStep):
         suggestion = step.suggestion(case)
         return {
@@ -139,6 +159,7 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
             "missing": wizard.missing_for_submission(case),
             "recommendations": wizard.recommendations(case),
             "insurance": CaseInsurance.objects.filter(case=case).first(),
+            "ins": insurance_status(case),
             "authorization": services.active_authorization(case),
             "documents": case.documents.all(),
             "uploads": case.uploads.all(),

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 
@@ -43,6 +44,27 @@ class SubspecialtyAdmin(AuditedModelAdmin):
 class LicenseInline(admin.TabularInline):
     model = ReviewerLicense
     extra = 1
+
+
+class NewReviewerForm(forms.ModelForm):
+    """A reviewer profile is made together with its own new account, never given to one that
+    exists: that account may be a patient's, who would then see the queues."""
+
+    email = forms.EmailField(
+        label="E-mail of the reviewer's new account",
+        help_text="They choose a password with “Forgot your password?” on the login page.",
+    )
+
+    class Meta:
+        model = ReviewerProfile
+        # The admin's fieldsets say which fields show; the account is never one of them.
+        fields: list[str] = []
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if services.email_has_account(email):
+            raise forms.ValidationError("This address already has an account; use another.")
+        return email
 
 
 @admin.register(ReviewerProfile)
@@ -95,6 +117,30 @@ class ReviewerProfileAdmin(AuditedModelAdmin):
     @admin.display(description="open cases", ordering="open_count")
     def open_cases(self, obj: ReviewerProfile) -> int:
         return obj.open_count
+
+    def has_add_permission(self, request) -> bool:
+        # The profile's account is made with it (below), so the owner link is never a choice.
+        return admin.ModelAdmin.has_add_permission(self, request)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None:
+            return fieldsets
+        (name, options), *rest = fieldsets
+        fields = ["email" if f == "user" else f for f in options["fields"]]
+        return [(name, {**options, "fields": fields}), *rest]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = NewReviewerForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.user = services.create_reviewer_account(
+                email=form.cleaned_data["email"], display_name=obj.display_name
+            )
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(CaseAssignment)

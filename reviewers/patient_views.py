@@ -1,7 +1,8 @@
 """What the patient does with a report: download it, ask follow-up questions, ask a third reader.
 
-The report itself is shown on the case page (`reviewers/_case_report.html`, audited by the
-`patient_opinions` tag); these views are the actions around it.
+The report itself is shown on the case page: its view asks `report_section` what to show in
+`reviewers/_case_report.html` and names the reports shown in the page's audit record; these
+views are the actions around it.
 """
 
 from uuid import UUID
@@ -15,10 +16,32 @@ from django.views.decorators.http import require_GET, require_POST
 
 from requests_app.access import get_case_for_patient
 from requests_app.audit import record_access, refusals_audited
-from requests_app.models import AuditEvent
+from requests_app.models import AuditEvent, Case
 
 from . import services
 from .forms import QuestionForm
+from .models import Opinion, ReviewerChoice
+
+
+def report_section(case: Case) -> dict:
+    """What the report section of the patient's case page shows (`signed` are the reports)."""
+    signed = list(
+        Opinion.objects.filter(case=case, signed_at__isnull=False)
+        .select_related("reviewer")
+        .prefetch_related("questions")
+        .order_by("round")
+    )
+    return {
+        "signed": signed,
+        "latest": signed[-1] if signed else None,
+        "choice": ReviewerChoice.objects.filter(case=case).select_related("reviewer").first(),
+        "third_requested": bool(signed)
+        and signed[-1].round == 1
+        and case.status in (Case.Status.QUEUED, Case.Status.IN_REVIEW),
+        "can_request_third": services.can_request_third_opinion(case),
+        "max_questions": services.MAX_FOLLOW_UP_QUESTIONS,
+        "question_form": QuestionForm(),
+    }
 
 
 def _back(case_code: UUID, anchor: str = "opinion") -> HttpResponse:

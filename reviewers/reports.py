@@ -1,21 +1,17 @@
-"""The signed report as a PDF, made with WeasyPrint from a template."""
+"""The signed report as a PDF, made from a template by the site's PDF renderer."""
 
 from datetime import datetime
 
-from django.template.loader import render_to_string
-
 from records.models import Study
+from secondopinion.pdf import render_pdf as render_template_pdf
 
 from .models import Opinion, Radpeer
 
 
 def render_pdf(opinion: Opinion, *, signed_name: str, signed_at: datetime) -> bytes:
     """The report a reviewer signs: reading, comparison, recommendations, patient summary."""
-    # Imported here: WeasyPrint loads Pango and fonts, which only signing needs.
-    from weasyprint import HTML
-
     case = opinion.case
-    html = render_to_string(
+    return render_template_pdf(
         "reviewers/report_pdf.html",
         {
             "opinion": opinion,
@@ -27,5 +23,3 @@ def render_pdf(opinion: Opinion, *, signed_name: str, signed_at: datetime) -> by
             "radpeer_scale": Radpeer.choices,
         },
     )
-    # No base_url: the template inlines everything, so rendering never fetches anything.
-    return HTML(string=html).write_pdf()

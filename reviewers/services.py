@@ -9,6 +9,8 @@ double click or two reviewers at once cannot apply a step twice.
 import hashlib
 import logging
 
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -63,6 +65,29 @@ def reserved_for_another(case: Case, reviewer: ReviewerProfile) -> bool:
         .exclude(reviewer=reviewer)
         .exists()
     )
+
+
+# --- Reviewer accounts ---------------------------------------------------------------------------
+
+
+def email_has_account(email: str) -> bool:
+    return (
+        get_user_model().objects.filter(email__iexact=email).exists()
+        or EmailAddress.objects.filter(email__iexact=email).exists()
+    )
+
+
+def create_reviewer_account(*, email: str, display_name: str):
+    """The new account a reviewer profile is made with; its owner sets the password by e-mail."""
+    email = email.strip().lower()
+    if email_has_account(email):
+        raise ReviewError("This address already has an account.")
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(username=email, email=email, password=None)
+        # The coordinator who adds a reviewer vouches for the address (credentialing).
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    logger.info("reviewer account %s created", user.pk)
+    return user
 
 
 # --- Claiming, assigning, releasing --------------------------------------------------------------

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from records.models import Study, UploadFile
 from records.views import audited_preview
-from requests_app.audit import record_access, refusals_audited
+from requests_app.audit import record_access, record_page, refusals_audited
 from requests_app.models import AuditEvent, Case
 from requests_app.roles import is_reviewer
 
@@ -98,32 +98,42 @@ def _workspace(
     )
     unblinded = opinion is not None and not opinion.is_blind
     writable = opinion is not None and not opinion.is_signed
+    studies = list(Study.objects.filter(case=case).prefetch_related("series"))
     context = {
         "case": case,
         "opinion": opinion,
         "unblinded": unblinded,
-        "studies": Study.objects.filter(case=case).prefetch_related("series"),
+        "studies": studies,
         "claim_problems": (
             reasons_not_eligible(case, profile) if case.status == Case.Status.QUEUED else []
         ),
     }
+    earlier = []
     if unblinded:
         context["documents"] = case.documents.all()
-        context["earlier"] = case.opinions.filter(
-            signed_at__isnull=False, round__lt=opinion.round
-        ).select_related("reviewer")
-        # The page shows each earlier report's impression: a read of that report.
-        for earlier in context["earlier"]:
-            record_access(
-                request,
-                action=AuditEvent.Action.VIEW,
-                target_type="opinion-report",
-                target_code=earlier.code,
-                case_code=case.code,
+        earlier = list(
+            case.opinions.filter(signed_at__isnull=False, round__lt=opinion.round).select_related(
+                "reviewer"
             )
+        )
+        context["earlier"] = earlier
         if opinion.is_signed:
             context["questions"] = opinion.questions.all()
             context["answer_form"] = AnswerForm()
+    # One record for the page: each earlier report whose impression it shows, and the image
+    # previews (shown to the reviewer holding the case only).
+    record_page(
+        request,
+        page="reviewer-case-page",
+        case=case,
+        reports=[report.code for report in earlier],
+        series=[
+            series.code
+            for study in studies
+            for series in study.series.all()
+            if series.preview_key and opinion is not None
+        ],
+    )
     if writable and opinion.is_blind:
         context["read_form"] = read_form or BlindReadForm(instance=opinion, case=case)
     if writable and unblinded:
@@ -141,7 +151,7 @@ def _workspace(
 @login_required
 @require_GET
 def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
-    case = get_case_for_reviewer(request.user, code)
+    case = _reviewer_case(request, code, target_type="reviewer-case-page", target_code=code)
     return _workspace(request, case)
 
 
@@ -354,7 +364,7 @@ def study_zip(request: HttpRequest, code: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def series_preview(request: HttpRequest, code: UUID, series: UUID) -> HttpResponse:
-    case = _reviewer_case(request, code, target_type="series-preview", target_code=series)
+    case = _holder_case(request, code, target_type="series-preview", target_code=series)
     return audited_preview(request, case, series)
 
 

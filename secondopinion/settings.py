@@ -5,6 +5,7 @@ uploaded files under var/media, a Celery broker kept in files under var/broker a
 printed to the console. `.env.example` lists every variable.
 """
 
+import re
 import secrets
 from pathlib import Path
 
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "requests_app.accounts.emails_after_response",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "secondopinion.second_factor.SecondFactorMiddleware",
@@ -213,6 +215,36 @@ VALIDATION_STALLED_MARGIN_MINUTES = env.int("VALIDATION_STALLED_MARGIN_MINUTES",
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=5000)
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)
 
+# Insurance eligibility (insurance/client.py) -----------------------------------------------------
+# "rules": answers come from the plans coordinators keep in the admin. "x12-files": an ASC X12 270
+# inquiry is written to the outbox and the clearinghouse's 271 answer is read from the inbox (a
+# file-drop clearinghouse). Both folders hold PHI (names, birth dates, member IDs).
+_ELIGIBILITY_CLIENTS = {
+    "rules": "insurance.client.RulesEngineClient",
+    "x12-files": "insurance.client.X12FileClient",
+}
+INSURANCE_ELIGIBILITY = env("INSURANCE_ELIGIBILITY", default="rules")
+if INSURANCE_ELIGIBILITY not in _ELIGIBILITY_CLIENTS:
+    raise ImproperlyConfigured(
+        f"INSURANCE_ELIGIBILITY must be one of {', '.join(_ELIGIBILITY_CLIENTS)}, "
+        f"not {INSURANCE_ELIGIBILITY!r}."
+    )
+INSURANCE_ELIGIBILITY_CLIENT = _ELIGIBILITY_CLIENTS[INSURANCE_ELIGIBILITY]
+INSURANCE_X12_OUTBOX = env("INSURANCE_X12_OUTBOX", default=str(VAR_DIR / "x12" / "outbox"))
+INSURANCE_X12_INBOX = env("INSURANCE_X12_INBOX", default=str(VAR_DIR / "x12" / "inbox"))
+INSURANCE_X12_SENDER_ID = env("INSURANCE_X12_SENDER_ID", default="")
+INSURANCE_X12_USAGE = env("INSURANCE_X12_USAGE", default="T")
+INSURANCE_PROVIDER_NAME = env("INSURANCE_PROVIDER_NAME", default="")
+INSURANCE_PROVIDER_NPI = env("INSURANCE_PROVIDER_NPI", default="")
+if INSURANCE_ELIGIBILITY == "x12-files":
+    for _name in ("INSURANCE_X12_SENDER_ID", "INSURANCE_PROVIDER_NAME", "INSURANCE_PROVIDER_NPI"):
+        if not vars()[_name].strip():
+            raise ImproperlyConfigured(f"INSURANCE_ELIGIBILITY=x12-files needs {_name}.")
+    if not re.fullmatch(r"\d{10}", INSURANCE_PROVIDER_NPI):
+        raise ImproperlyConfigured("INSURANCE_PROVIDER_NPI must be the 10-digit NPI.")
+    if INSURANCE_X12_USAGE not in ("T", "P"):
+        raise ImproperlyConfigured("INSURANCE_X12_USAGE must be T (test) or P (production).")
+
 # Celery ----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -269,6 +301,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "requests:case-list"
 ACCOUNT_ADAPTER = "requests_app.accounts.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "requests_app.accounts.SignupForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
@@ -279,12 +312,47 @@ ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "SecondOpinion: "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 ACCOUNT_PREVENT_ENUMERATION = True
-# Failed logins: 10 a minute from one address, and LOGIN_LOCKOUT_ATTEMPTS for one account (wrong
-# one-time codes count too) lock that account for LOGIN_LOCKOUT_MINUTES, known or not.
+# Rate limits, each "amount/period" (period s, m, h or d, e.g. 20/m or 100/5m). An address is
+# the client's (see BEHIND_PROXY); patients of one clinic behind one NAT share theirs, so the
+# limit on every login from an address is far above what one person does, and failures are
+# what is held tight. LOGIN_LOCKOUT_ATTEMPTS failed logins for one account (wrong one-time codes
+# count too) lock it for LOGIN_LOCKOUT_MINUTES, known or not; the account is its e-mail,
+# however spelled (requests_app/accounts.py).
+LOGIN_LIMIT_PER_ADDRESS = env("LOGIN_LIMIT_PER_ADDRESS", default="300/m")
+LOGIN_FAILURES_PER_ADDRESS = env("LOGIN_FAILURES_PER_ADDRESS", default="20/m")
 LOGIN_LOCKOUT_ATTEMPTS = env.int("LOGIN_LOCKOUT_ATTEMPTS", default=5)
 LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+SIGNUP_LIMIT_PER_ADDRESS = env("SIGNUP_LIMIT_PER_ADDRESS", default="20/m")
+PASSWORD_RESET_LIMIT_PER_ADDRESS = env("PASSWORD_RESET_LIMIT_PER_ADDRESS", default="20/m")
+PASSWORD_RESET_LIMIT_PER_ACCOUNT = env("PASSWORD_RESET_LIMIT_PER_ACCOUNT", default="5/m")
+PASSWORD_RESET_LINK_LIMIT_PER_ADDRESS = env("PASSWORD_RESET_LINK_LIMIT_PER_ADDRESS", default="20/m")
+_RATE = re.compile(r"[1-9]\d*/\d*[smhd]")
+for _name in (
+    "LOGIN_LIMIT_PER_ADDRESS",
+    "LOGIN_FAILURES_PER_ADDRESS",
+    "SIGNUP_LIMIT_PER_ADDRESS",
+    "PASSWORD_RESET_LIMIT_PER_ADDRESS",
+    "PASSWORD_RESET_LIMIT_PER_ACCOUNT",
+    "PASSWORD_RESET_LINK_LIMIT_PER_ADDRESS",
+):
+    if not _RATE.fullmatch(vars()[_name]):
+        raise ImproperlyConfigured(
+            f"{_name} must be amount/period, e.g. 20/m or 100/5m, not {vars()[_name]!r}."
+        )
+if LOGIN_LOCKOUT_ATTEMPTS < 1 or LOGIN_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured(
+        "LOGIN_LOCKOUT_ATTEMPTS and LOGIN_LOCKOUT_MINUTES must be 1 or more."
+    )
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": f"10/m/ip,{LOGIN_LOCKOUT_ATTEMPTS}/{LOGIN_LOCKOUT_MINUTES}m/key",
+    "login": f"{LOGIN_LIMIT_PER_ADDRESS}/ip",
+    "login_failed": (
+        f"{LOGIN_FAILURES_PER_ADDRESS}/ip,{LOGIN_LOCKOUT_ATTEMPTS}/{LOGIN_LOCKOUT_MINUTES}m/key"
+    ),
+    "signup": f"{SIGNUP_LIMIT_PER_ADDRESS}/ip",
+    "reset_password": (
+        f"{PASSWORD_RESET_LIMIT_PER_ADDRESS}/ip,{PASSWORD_RESET_LIMIT_PER_ACCOUNT}/key"
+    ),
+    "reset_password_from_key": f"{PASSWORD_RESET_LINK_LIMIT_PER_ADDRESS}/ip",
 }
 # Reviewers and coordinators must use a second factor (secondopinion/second_factor.py).
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
@@ -313,10 +381,29 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes inside the network speak plain
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS and env.bool("SECURE_HSTS_PRELOAD", default=True)
-if env.bool("BEHIND_PROXY", default=False):
+# How many reverse proxies of ours stand between the clients and this app: "no" (none) or a
+# number. Rate limits and the audit log take the client's address from X-Forwarded-For, the
+# entry that many places from the end (each proxy appends the address it saw); what a client
+# writes there itself is never believed. Wrong either way, every user shares one address, or a
+# client picks its own, so a production site must say which.
+_behind_proxy = env("BEHIND_PROXY", default="").strip().lower()
+if _behind_proxy in ("no", "false", "0"):
+    TRUSTED_PROXY_COUNT = 0
+elif _behind_proxy in ("yes", "true"):
+    TRUSTED_PROXY_COUNT = 1
+elif _behind_proxy.isdigit():
+    TRUSTED_PROXY_COUNT = int(_behind_proxy)
+elif not _behind_proxy and (DEBUG or set(ALLOWED_HOSTS) <= _LOCAL_HOSTS):
+    TRUSTED_PROXY_COUNT = 0  # this machine only: nothing stands in front
+else:
+    raise ImproperlyConfigured(
+        "Set BEHIND_PROXY: 'no' when clients connect to this app directly, or the number of "
+        "reverse proxies in front of it (usually 1)"
+        + (f", not {_behind_proxy!r}." if _behind_proxy else ".")
+    )
+if TRUSTED_PROXY_COUNT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    # Rate limits count the client's address, which the proxy appends to X-Forwarded-For.
-    ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

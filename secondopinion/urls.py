@@ -6,6 +6,9 @@ from requests_app import views as requests_views
 
 from .health import HealthzView
 
+# allauth's rate limits answer with this page (it looks the name up in this module).
+handler429 = "requests_app.accounts.too_many_requests"
+
 admin.site.site_header = "SecondOpinion coordination"
 admin.site.site_title = "SecondOpinion coordination"
 admin.site.index_title = "Triage"

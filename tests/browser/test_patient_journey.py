@@ -35,8 +35,9 @@ def _fill_patient_and_scan(page: Page) -> None:
 
 
 def test_new_patient_signs_up_and_submits_a_request(
-    page: Page, live_server, tmp_path, check_accessibility
+    page: Page, live_server, tmp_path, check_accessibility, settings
 ):
+    settings.SITE_URL = live_server.url  # e-mail links are built from it, as in production
     page.goto(live_server.url)
     check_accessibility(page)
     page.get_by_role("button", name="Get started").first.click()
@@ -49,6 +50,7 @@ def test_new_patient_signs_up_and_submits_a_request(
 
     assert len(mail.outbox) == 1
     link = re.search(r"http://\S+/accounts/confirm-email/\S+/", mail.outbox[0].body).group(0)
+    assert link.startswith(live_server.url)
     page.goto(link)
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("heading", name="My requests")).to_be_visible()

@@ -1,7 +1,11 @@
 """The eligibility adapters: our rules table (the default) and X12 270/271 files."""
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
@@ -13,12 +17,14 @@ from insurance.client import (
     apply_benefits,
     build_270,
     get_client,
+    inquiry_trace,
     parse_271,
     plan_rules,
 )
 from insurance.models import Plan
 from insurance.seeding import seed_insurance
 
+ROOT = Path(__file__).resolve().parents[2]
 CASE_CODE = "3f2b8c1e-5d7a-4e9b-9c61-0a1b2c3d4e5f"
 SUBMITTER = Submitter(
     sender_id="SECONDOP", provider_name="SecondOpinion PC", provider_npi="1234567893"
@@ -63,7 +69,8 @@ def test_270_is_a_well_formed_inquiry_for_the_member():
     assert member[3:5] == ["MOREAU", "ALICE"] and member[-2:] == ["MI", "XJ 123 45"]
     assert by_tag["DMG"] == ["DMG", "D8", "19710402"]
     assert by_tag["EQ"] == ["EQ", "4"]
-    assert by_tag["TRN"][2] == CASE_CODE.replace("-", "")[:30]
+    assert by_tag["TRN"][:2] == ["TRN", "1"] and by_tag["TRN"][2] == inquiry_trace(inquiry())
+    assert by_tag["BHT"][3] == inquiry_trace(inquiry())
     assert by_tag["IEA"] == ["IEA", "1", "000000042"]
 
 
@@ -138,28 +145,128 @@ def test_default_client_is_the_rules_engine(settings):
     assert isinstance(get_client(), RulesEngineClient)
 
 
-def test_x12_file_client_sends_a_270_then_reads_the_271(ppo, tmp_path, settings):
+def answer_to(asked: EligibilityInquiry, response: str = RESPONSE_271) -> str:
+    """The clearinghouse's 271 to an inquiry: it returns the inquiry's trace number (TRN*2)."""
+    return response.replace("HL*3*2*22*0~", f"HL*3*2*22*0~TRN*2*{inquiry_trace(asked)}*SECONDOP~")
+
+
+@pytest.fixture
+def x12(settings, tmp_path) -> X12FileClient:
     settings.INSURANCE_ELIGIBILITY_CLIENT = "insurance.client.X12FileClient"
     settings.INSURANCE_X12_OUTBOX = str(tmp_path / "out")
     settings.INSURANCE_X12_INBOX = str(tmp_path / "in")
     settings.INSURANCE_X12_SENDER_ID = "SECONDOP"
+    settings.INSURANCE_X12_USAGE = "T"
     settings.INSURANCE_PROVIDER_NAME = "SecondOpinion PC"
     settings.INSURANCE_PROVIDER_NPI = "1234567893"
-    client = get_client()
+    (tmp_path / "in").mkdir()
+    return get_client()
+
+
+def test_x12_file_client_sends_a_270_then_reads_the_271(ppo, tmp_path, x12):
+    client = x12
     assert isinstance(client, X12FileClient)
 
-    first = client.check(inquiry(plan_id=ppo.pk))
+    asked = inquiry(plan_id=ppo.pk)
+    first = client.check(asked)
     assert first.pending and first.rules == plan_rules(ppo)
-    sent = (tmp_path / "out" / f"{CASE_CODE}.270").read_text()
-    assert sent.startswith("ISA*") and "EQ*4~" in sent
+    (sent,) = (tmp_path / "out").glob(f"{CASE_CODE}-*.270")
+    assert sent.read_text().startswith("ISA*") and "EQ*4~" in sent.read_text()
 
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / f"{CASE_CODE}.271").write_text(RESPONSE_271)
+    (tmp_path / "in" / f"{CASE_CODE}.271").write_text(answer_to(asked))
     second = client.check(inquiry(plan_id=ppo.pk))
     assert not second.pending and second.source == "x12-files"
     assert second.rules.copay == D("35") and second.rules.deductible_remaining == D("250")
     assert second.rules.prior_auth_required is True
     assert second.rules.in_network_facilities == plan_rules(ppo).in_network_facilities
+
+
+def test_a_stored_271_answers_only_the_inquiry_it_was_for(ppo, tmp_path, x12):
+    before = inquiry(plan_id=ppo.pk, member_id="OLD123")
+    x12.check(before)
+    (tmp_path / "in" / f"{CASE_CODE}.271").write_text(answer_to(before))
+    assert not x12.check(before).pending
+
+    # The patient changes plan (or corrects the member ID): the old answer is not this one's.
+    after = inquiry(plan_id=ppo.pk, member_id="NEW456")
+    answer = x12.check(after)
+    assert answer.pending and answer.rules == plan_rules(ppo)
+    assert len(list((tmp_path / "out").glob(f"{CASE_CODE}-*.270"))) == 2  # asked again
+
+    (tmp_path / "in" / f"{CASE_CODE}-2.271").write_text(answer_to(after))
+    assert not x12.check(after).pending
+
+
+def test_a_271_without_the_inquirys_trace_number_is_not_applied(ppo, tmp_path, x12):
+    asked = inquiry(plan_id=ppo.pk)
+    x12.check(asked)
+    (tmp_path / "in" / f"{CASE_CODE}.271").write_text(RESPONSE_271)  # answers no inquiry of ours
+    assert x12.check(asked).pending
+
+
+def test_traces_differ_per_inquiry_and_carry_no_phi():
+    first, second = inquiry(), inquiry(member_id="OTHER")
+    assert inquiry_trace(first) == inquiry_trace(inquiry())
+    assert inquiry_trace(first) != inquiry_trace(second)
+    assert inquiry_trace(inquiry(plan_id=1)) != inquiry_trace(inquiry(plan_id=2))
+    assert inquiry_trace(inquiry(service_type="3")) != inquiry_trace(first)
+    assert "MOREAU" not in inquiry_trace(first).upper()
+
+
+def settings_in(tmp_path, **environment) -> subprocess.CompletedProcess:
+    script = (
+        "import django; django.setup(); from insurance.client import get_client; "
+        "client = get_client(); print(type(client).__name__, client.submitter.usage)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "VAR_DIR": str(tmp_path / "var"),
+            "DJANGO_SETTINGS_MODULE": "secondopinion.settings",
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+X12_ENVIRONMENT = {
+    "INSURANCE_ELIGIBILITY": "x12-files",
+    "INSURANCE_X12_SENDER_ID": "SECONDOP",
+    "INSURANCE_X12_USAGE": "P",
+    "INSURANCE_PROVIDER_NAME": "SecondOpinion PC",
+    "INSURANCE_PROVIDER_NPI": "1234567893",
+}
+
+
+def test_the_x12_client_is_switched_on_from_the_environment(tmp_path):
+    loaded = settings_in(
+        tmp_path,
+        **X12_ENVIRONMENT,
+        INSURANCE_X12_OUTBOX=str(tmp_path / "out"),
+        INSURANCE_X12_INBOX=str(tmp_path / "in"),
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["X12FileClient", "P"]
+
+
+@pytest.mark.parametrize(
+    "missing", ["INSURANCE_X12_SENDER_ID", "INSURANCE_PROVIDER_NAME", "INSURANCE_PROVIDER_NPI"]
+)
+def test_the_x12_client_does_not_start_half_configured(tmp_path, missing):
+    loaded = settings_in(tmp_path, **{**X12_ENVIRONMENT, missing: ""})
+    assert loaded.returncode != 0
+    assert missing in loaded.stderr
+
+
+def test_an_unknown_eligibility_client_stops_the_app(tmp_path):
+    loaded = settings_in(tmp_path, INSURANCE_ELIGIBILITY="carrier-pigeon")
+    assert loaded.returncode != 0
+    assert "INSURANCE_ELIGIBILITY" in loaded.stderr
 
 
 def test_benefits_refine_only_what_the_insurer_said(ppo):

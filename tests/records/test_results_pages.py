@@ -51,9 +51,16 @@ def test_preview_is_an_audited_png_for_alice_and_a_404_for_bob(client, alice, bo
     detail = reverse("records:upload-detail", args=[case.code, upload.code])
     assert client.get(detail).status_code == 404
     client.force_login(alice)
+    assert client.get(url).status_code == 404  # only inside the page that shows it
+    assert client.get(detail).status_code == 200
     response = client.get(url)
     assert response["Content-Type"] == "image/png"
     assert b"".join(response.streaming_content).startswith(b"\x89PNG")
-    refused, seen = AuditEvent.objects.filter(target_type="series-preview").order_by("at", "pk")
+    refused = AuditEvent.objects.get(target_type="series-preview")
     assert (refused.actor, refused.case_code, refused.action) == (bob, case.code, "denied")
-    assert (seen.actor, seen.case_code, seen.action) == (alice, case.code, "view")
+    seen = AuditEvent.objects.get(action="view")  # the page's, naming the preview
+    assert (seen.actor, seen.case_code, seen.shown) == (
+        alice,
+        case.code,
+        [f"series-preview:{series.code}"],
+    )

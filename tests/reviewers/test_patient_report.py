@@ -50,8 +50,8 @@ def test_concordant_report_reassures_and_is_audited_when_shown(client, alice, ri
     assert "Two experts agree: you can proceed with confidence." in page
     assert "Summary from Dr. Rita Novak." in page
     assert "Request a third opinion" not in page
-    view = AuditEvent.objects.get(target_type="opinion-report", action="view")
-    assert (view.actor, view.target_code) == (alice, str(opinion.code))
+    view = AuditEvent.objects.get(target_type="case-page", action="view")
+    assert view.actor == alice and f"opinion-report:{opinion.code}" in view.shown
 
     response = client.get(reverse("opinions:report-pdf", args=[case.code, opinion.code]))
     assert response.status_code == 200

@@ -1,4 +1,4 @@
-"""Who may open what: every URL of the project, for every kind of user.
+"""Who may open what: every URL of the project, for every kind of user, in every state of a case.
 
 `ROWS` has one line per URL pattern: how to fill its arguments from one shared world of cases,
 and what each role gets. The pattern list comes from the URL resolver, so a new view without a
@@ -12,6 +12,13 @@ row fails `test_every_url_pattern_has_a_row`: nothing ships unchecked. Outcomes:
   not in a state for it)... The request got past every access check, and its row says so.
 
 Admin pages are grouped per ModelAdmin: its list and the change page of one sample object.
+
+Two more dimensions, where access holes hide:
+- `STATE_ROWS`: every reviewer-portal URL of a case, and the patient's reads of her records,
+  in every status of the case (draft to closed) and every assignment state (unclaimed, claimed,
+  released, reassigned), with the outcome computed from the rule "access follows the work";
+- ownership: each role posts every admin form and every patient and reviewer form with the
+  owner changed (another patient, another account, another case); no owner ever changes.
 """
 
 import re
@@ -33,11 +40,14 @@ from insurance.services import refresh_coverage
 from records import facility_requests
 from records import services as records_services
 from records.models import Series, UploadFile
+from requests_app import triage
+from requests_app.admin_audit import owner_links
 from requests_app.models import AuditEvent, Case, Notification, SlaTarget
 from requests_app.roles import COORDINATORS
 from reviewers import services as reviewer_services
 from reviewers.forms import FIRST_AVAILABLE
-from reviewers.models import RoutingRule, Subspecialty
+from reviewers.models import ReviewerProfile, RoutingRule, Subspecialty
+from tests.admin_pages import page_form_data
 from tests.conftest import PASSWORD, authenticator_app, make_case, make_user, pdf_upload
 from tests.reviewers.conftest import make_reviewer, validated_case
 
@@ -129,6 +139,19 @@ def viewer_opened(client: Client, world: "World") -> None:
     client.get(reverse("reviewers:study-viewer", args=[world.values["reported"]]))
 
 
+# Previews are served inside the session of the page that shows (and audits) them.
+def case_page_opened(client: Client, world: "World") -> None:
+    client.get(reverse("requests:case-detail", args=[world.values["reported"]]))
+
+
+def reviewer_page_opened(client: Client, world: "World") -> None:
+    client.get(reverse("reviewers:case-detail", args=[world.values["reported"]]))
+
+
+def admin_page_opened(client: Client, world: "World") -> None:
+    client.get(reverse("admin:requests_app_case_change", args=[world.values["reported_pk"]]))
+
+
 # Recovery codes exist only once an authenticator app is set up and codes were generated.
 RECOVERY_CODES_NOT_SET_UP = dict.fromkeys(ROLES, "404") | {
     "anonymous": "login",
@@ -212,7 +235,11 @@ ROWS: dict[str, Row] = {
         "PUT",
         **(dict.fromkeys(ROLES, "403") | {"coordinator_no_mfa": "mfa"}),
     ),
-    "records:series-preview": patient({"code": "reported", "series": "series"}),
+    "records:series-preview": Row(
+        {"code": "reported", "series": "series"},
+        patient({}).expect,
+        before=case_page_opened,
+    ),
     "records:records-request-new": patient({"code": "draft"}),
     "records:records-request-detail": patient({"code": "draft", "records_request": "rr"}),
     "records:records-request-edit": patient({"code": "draft", "records_request": "rr"}),
@@ -262,7 +289,11 @@ ROWS: dict[str, Row] = {
         reviewer({}).expect,
         before=viewer_opened,
     ),
-    "reviewers:series-preview": reviewer({"code": "reported", "series": "series"}),
+    "reviewers:series-preview": Row(
+        {"code": "reported", "series": "series"},
+        reviewer({}).expect,
+        before=reviewer_page_opened,
+    ),
     "reviewers:document-download": reviewer({"code": "reported", "document": "report_doc"}),
     # An empty reading, grade or signature is not a valid form: 400.
     "reviewers:read-file": reviewer({"code": "reported"}, "POST", reviewer="400"),
@@ -294,7 +325,11 @@ ROWS: dict[str, Row] = {
     "admin/(?P<url>.*)$": admin_page({"url": "no_such_page"}, coordinator="404", superuser="404"),
     "admin:insurance_networkgapexception_letter": admin_page({"pk": "gap_pk"}),
     "admin:requests_app_case_dashboard": admin_page(),
-    "admin:requests_app_case_preview": admin_page({"pk": "reported_pk", "series": "series"}),
+    "admin:requests_app_case_preview": Row(
+        {"pk": "reported_pk", "series": "series"},
+        admin_page().expect,
+        before=admin_page_opened,
+    ),
     # One row per ModelAdmin: its list and one object's change page.
     "admin:auth.group": admin_model("group", coordinator="403"),
     "admin:auth.user": admin_model("alice_pk", coordinator="403"),
@@ -446,11 +481,15 @@ def _build_world(folder) -> World:
     instance_file = UploadFile.objects.filter(instances__series__study__case=reported).first()
 
     queued = make_case(alice, complete=True, status=Case.Status.QUEUED, queue_id="breast")
+    # Moved through every status and assignment state by `test_access_in_every_state`.
+    states, _ = validated_case(alice, folder / "states")
     notification = Notification.objects.create(
         user=alice, case=reported, kind=Notification.Kind.choices[0][0], title="News"
     )
     audit = AuditEvent.objects.create(action=AuditEvent.Action.VIEW, target_type="test")
     values = {
+        "states": states.code,
+        "states_pk": str(states.pk),
         "draft": draft.code,
         "doomed": doomed.code,
         "finishing": finishing.code,
@@ -741,3 +780,340 @@ def test_patient_forms_cannot_set_fields_the_patient_does_not_own(client, world,
         response = client.post(url, {**data, **forbidden})
         assert response.status_code < 400, url
         assert _owned_fields(case) == owned, url
+
+
+# --- Every status and assignment state ---------------------------------------------------------
+
+NEURO_READERS = ("reviewer", "unassigned_reviewer")  # Nils and Rita read the case's queue
+STATE_ROLES = ("alice", "bob", "reviewer", "other_reviewer", "unassigned_reviewer")
+
+
+@dataclass(frozen=True)
+class State:
+    """Where the case is: its status, who holds it, how far their reading got."""
+
+    status: str
+    holder: str | None = None  # the role holding the case, if any
+    blind: bool = True  # the holder has not filed their own reading yet
+    signed: bool = False  # a report is signed (and the patient asked a question on it)
+
+    def holds(self, role: str) -> bool:
+        """Access follows the work: from the claim or assignment until release or close."""
+        return self.holder == role and self.status != Case.Status.CLOSED
+
+    def in_scope(self, role: str) -> bool:
+        waiting = self.status == Case.Status.QUEUED and self.holder is None
+        return self.holds(role) or (waiting and role in NEURO_READERS)
+
+
+def _status(status: str):
+    def move(case: Case, world: World) -> None:
+        Case.objects.filter(pk=case.pk).update(status=status)
+
+    return move
+
+
+def _profile(world: World, role: str):
+    return world.users[role].reviewer_profile
+
+
+def _claimed(case: Case, world: World) -> None:
+    nils = _profile(world, "reviewer")
+    reviewer_services.claim_case(case, reviewer=nils, by=nils.user)
+
+
+def _released(case: Case, world: World) -> None:
+    nils = _profile(world, "reviewer")
+    reviewer_services.claim_case(case, reviewer=nils, by=nils.user)
+    reviewer_services.release_case(case, reviewer=nils, by=nils.user)
+
+
+def _reassigned(case: Case, world: World) -> None:
+    rita, nils = _profile(world, "unassigned_reviewer"), _profile(world, "reviewer")
+    reviewer_services.claim_case(case, reviewer=rita, by=rita.user)
+    reviewer_services.assign_case(case, reviewer=nils, by=world.users["coordinator"])
+
+
+def _reported(case: Case, world: World) -> None:
+    nils = _profile(world, "reviewer")
+    opinion = reviewer_services.claim_case(case, reviewer=nils, by=nils.user)
+    reviewer_services.file_blind_read(opinion, by=nils.user, findings="F.", impression="I.")
+    reviewer_services.grade_concordance(
+        opinion, by=nils.user, radpeer="1", patient_summary="Reassuring."
+    )
+    reviewer_services.sign_report(opinion, by=nils.user, signed_name="Dr. Nils Berg")
+    reviewer_services.ask_question(opinion, by=world.users["alice"], text="What next?")
+
+
+def _closed_after_the_report(case: Case, world: World) -> None:
+    _reported(case, world)
+    triage.close_case(case, by=world.users["coordinator"], reason="Report read.")
+
+
+def _closed_in_review(case: Case, world: World) -> None:
+    _claimed(case, world)
+    triage.close_case(case, by=world.users["coordinator"], reason="Withdrawn.")
+
+
+# The case's states: how to bring it there from "queued, unclaimed", and what holds then.
+STATES: dict[str, tuple[Callable, State]] = {
+    "draft": (_status(Case.Status.DRAFT), State(Case.Status.DRAFT)),
+    "submitted": (_status(Case.Status.SUBMITTED), State(Case.Status.SUBMITTED)),
+    "needs records": (_status(Case.Status.NEEDS_RECORDS), State(Case.Status.NEEDS_RECORDS)),
+    "awaiting insurance": (
+        _status(Case.Status.AWAITING_INSURANCE),
+        State(Case.Status.AWAITING_INSURANCE),
+    ),
+    "queued, unclaimed": (lambda case, world: None, State(Case.Status.QUEUED)),
+    "in review, claimed": (_claimed, State(Case.Status.IN_REVIEW, holder="reviewer")),
+    "queued, released": (_released, State(Case.Status.QUEUED)),
+    "in review, reassigned": (_reassigned, State(Case.Status.IN_REVIEW, holder="reviewer")),
+    "report ready": (
+        _reported,
+        State(Case.Status.REPORT_READY, holder="reviewer", blind=False, signed=True),
+    ),
+    "closed after the report": (
+        _closed_after_the_report,
+        State(Case.Status.CLOSED, holder="reviewer", blind=False, signed=True),
+    ),
+    "closed in review": (_closed_in_review, State(Case.Status.CLOSED, holder="reviewer")),
+}
+
+
+def _allow_if(condition: bool) -> str:
+    return "allow" if condition else "404"
+
+
+@dataclass(frozen=True)
+class StateRow:
+    """A URL of the case: its other arguments, method, who may (role, state) -> bool, and what
+    to open first in the same session."""
+
+    kwargs: dict[str, str]
+    may: Callable[[str, State], bool]
+    method: str = "GET"
+    before: str | None = None  # a URL name opened (GET) first, with the case's code
+
+
+def _owner(role: str, state: State) -> bool:
+    return role == "alice"
+
+
+STATE_ROWS: dict[str, StateRow] = {
+    # The patient's own records: hers in every state, nobody else's.
+    "requests:case-detail": StateRow({}, _owner),
+    "records:document-download": StateRow({"document": "doc"}, _owner),
+    "records:series-preview": StateRow({"series": "series"}, _owner, before="requests:case-detail"),
+    "opinions:report-pdf": StateRow(
+        {"opinion": "opinion"}, lambda role, state: role == "alice" and state.signed
+    ),
+    # The reviewer portal: the question while it waits in the queue, the images from the claim
+    # until release, reassignment or close, the records once the reviewer's own reading is in.
+    "reviewers:case-detail": StateRow({}, lambda role, state: state.in_scope(role)),
+    "reviewers:case-claim": StateRow({}, lambda role, state: state.in_scope(role), "POST"),
+    "reviewers:case-release": StateRow({}, lambda role, state: state.in_scope(role), "POST"),
+    "reviewers:study-zip": StateRow({}, lambda role, state: state.holds(role)),
+    "reviewers:study-viewer": StateRow({}, lambda role, state: state.holds(role)),
+    "reviewers:instance-file": StateRow(
+        {"file": "instance_file"},
+        lambda role, state: state.holds(role),
+        before="reviewers:study-viewer",
+    ),
+    "reviewers:series-preview": StateRow(
+        {"series": "series"},
+        lambda role, state: state.holds(role),
+        before="reviewers:case-detail",
+    ),
+    "reviewers:document-download": StateRow(
+        {"document": "doc"}, lambda role, state: state.holds(role) and not state.blind
+    ),
+    "reviewers:read-file": StateRow({}, lambda role, state: state.holds(role), "POST"),
+    "reviewers:read-grade": StateRow({}, lambda role, state: state.holds(role), "POST"),
+    "reviewers:read-sign": StateRow({}, lambda role, state: state.holds(role), "POST"),
+    "reviewers:opinion-pdf": StateRow(
+        {"opinion": "opinion"}, lambda role, state: state.holds(role) and state.signed
+    ),
+    "reviewers:question-answer": StateRow(
+        {"question": "question"}, lambda role, state: state.holds(role) and state.signed, "POST"
+    ),
+}
+
+
+def test_every_case_url_of_the_reviewer_portal_has_a_state_row():
+    """A new reviewer view of a case fails here until its rule for every state is written."""
+    case_urls = {
+        name
+        for route, name in _walk(get_resolver().url_patterns)
+        if name and name.startswith("reviewers:") and "<uuid:code>" in route
+    }
+    assert not sorted(case_urls - set(STATE_ROWS))
+    assert not sorted(set(STATE_ROWS) - {name for _, name in _walk(get_resolver().url_patterns)})
+
+
+def _state_values(case: Case) -> dict[str, object]:
+    opinion = case.opinions.filter(signed_at__isnull=False).first()
+    question = opinion.questions.first() if opinion else None
+    missing = "00000000-0000-4000-8000-000000000000"  # none yet: the URL names nothing
+    return {
+        "doc": case.documents.get().code,
+        "series": Series.objects.filter(study__case=case).exclude(preview_key="").first().code,
+        "instance_file": UploadFile.objects.filter(instances__series__study__case=case)
+        .first()
+        .code,
+        "opinion": opinion.code if opinion else missing,
+        "question": question.code if question else missing,
+    }
+
+
+@pytest.mark.parametrize("state_name", list(STATES))
+def test_access_in_every_state(state_name, world, db):
+    move, state = STATES[state_name]
+    case = Case.objects.get(code=world.values["states"])
+    move(case, world)
+    case.refresh_from_db()
+    assert case.status == state.status, "the state's setup went somewhere else"
+    values = _state_values(case)
+    wrong = []
+    for role in STATE_ROLES:
+        for name, row in STATE_ROWS.items():
+            client = log_in(role, world)
+            if row.before:
+                client.get(reverse(row.before, args=[case.code]))
+            kwargs = {"code": case.code} | {k: values[v] for k, v in row.kwargs.items()}
+            url = reverse(name, kwargs=kwargs)
+            with transaction.atomic():
+                got = outcome(_request(client, row.method, url), row.method)
+                transaction.set_rollback(True)
+            expected = _allow_if(row.may(role, state))
+            if got != expected:
+                wrong.append(f"{role}: {row.method} {name} -> {got}, expected {expected}")
+    assert not wrong, "\n".join(wrong)
+
+
+# --- Ownership never changes -------------------------------------------------------------------
+
+
+def _owner_snapshot(world: World) -> dict[tuple[str, str, str], object]:
+    """Every owner link of every admin sample row, and of the case's own patient."""
+    found = {}
+    for key, row in ROWS.items():
+        if not (key.startswith("admin:") and "." in key and "sample" in row.kwargs):
+            continue
+        model = _admin_model(key)
+        obj = model._default_manager.get(pk=world.values[row.kwargs["sample"]])
+        for name in owner_links(model):
+            found[(key, str(obj.pk), name)] = getattr(obj, model._meta.get_field(name).attname)
+    return found
+
+
+def _admin_model(key: str):
+    app_label, model_name = key.removeprefix("admin:").split(".")
+    return next(
+        m
+        for m in admin.site._registry
+        if (m._meta.app_label, m._meta.model_name) == (app_label, model_name)
+    )
+
+
+def _someone_else(model, name: str, current, world: World) -> str:
+    """Another owner for the link: Bob for a person, another row for a case, an upload..."""
+    target = model._meta.get_field(name).related_model
+    if target is get_user_model():
+        return str(world.users["bob"].pk)
+    other = target._default_manager.exclude(pk=current).order_by("pk").first()
+    return str(other.pk) if other else ""
+
+
+def _admin_forms(world: World) -> list[tuple[str, dict]]:
+    """Every admin change form with an owner link, as posted back with each owner changed."""
+    root = log_in("superuser", world)
+    posts = []
+    for key, row in ROWS.items():
+        if not (key.startswith("admin:") and "." in key and "sample" in row.kwargs):
+            continue
+        model = _admin_model(key)
+        links = owner_links(model)
+        if not links:
+            continue
+        obj = model._default_manager.get(pk=world.values[row.kwargs["sample"]])
+        url = _urls(key, row, world)[1]
+        changes = {
+            name: _someone_else(
+                model, name, getattr(obj, model._meta.get_field(name).attname), world
+            )
+            for name in links
+        }
+        posts.append((url, page_form_data(root, url, **changes)))
+    add = reverse("admin:reviewers_reviewerprofile_add")
+    posts.append(
+        (
+            add,
+            page_form_data(
+                root,
+                add,
+                user=str(world.users["bob"].pk),
+                email="new-reviewer@example.com",
+                display_name="Dr. New",
+                subspecialties=["neuroradiology"],
+            ),
+        )
+    )
+    return posts
+
+
+def _patient_and_reviewer_forms(world: World) -> list[tuple[str, dict]]:
+    """Alice's and Nils's own forms, each posted with owner fields the form must not take."""
+    bob, mona = world.users["bob"], world.users["other_reviewer"]
+    owners = {
+        "patient": str(bob.pk),
+        "user": str(bob.pk),
+        "assigned_reviewer": str(mona.reviewer_profile.pk),
+        "reviewer": str(mona.reviewer_profile.pk),
+        "case": world.values["queued_pk"],
+    }
+    draft, reported = world.values["draft"], world.values["reported"]
+    posts = [
+        (reverse("requests:case-step", args=[draft, step]), {**data, **owners})
+        for step, data in WIZARD
+    ]
+    posts += [
+        (reverse(name, args=[reported]), {"body": "Hello.", "findings": "F.", **owners})
+        for name in (
+            "requests:case-message",
+            "opinions:third-opinion",
+            "reviewers:read-file",
+            "reviewers:read-grade",
+            "reviewers:read-sign",
+            "reviewers:case-claim",
+        )
+    ]
+    posts.append(
+        (
+            reverse("opinions:question-ask", args=[reported, world.values["opinion"]]),
+            {"question": "Why?", **owners},
+        )
+    )
+    posts.append(
+        (
+            reverse("reviewers:question-answer", args=[reported, world.values["question"]]),
+            {"answer": "Because.", **owners},
+        )
+    )
+    return posts
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_role_changes_an_owner_through_any_form(role, world, db):
+    before = _owner_snapshot(world)
+    patient_of = dict(Case.objects.values_list("pk", "patient_id"))
+    profiles = dict(ReviewerProfile.objects.values_list("pk", "user_id"))
+    posts = _admin_forms(world) + _patient_and_reviewer_forms(world)
+    client = log_in(role, world)
+    for url, data in posts:
+        client.post(url, data)
+    assert _owner_snapshot(world) == before
+    assert dict(Case.objects.values_list("pk", "patient_id")) == patient_of
+    after = dict(ReviewerProfile.objects.values_list("pk", "user_id"))
+    assert {pk: after.get(pk) for pk in profiles} == profiles
+    bob = world.users["bob"]
+    assert not ReviewerProfile.objects.filter(user=bob).exists()

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib import admin
+from django.template.loader import render_to_string
 from django.urls import reverse
 
-from insurance.models import CaseInsurance, NetworkGapException, Payer
+from insurance.models import CaseInsurance, CoverageCheck, NetworkGapException, Payer
 from insurance.seeding import seed_insurance
 from insurance.services import refresh_coverage
 from records.models import Series
@@ -96,22 +97,16 @@ READS = {
         "document",
         Action.DOWNLOAD,
     ),
-    "patient series preview": (
-        "alice",
-        lambda s: reverse("records:series-preview", args=[s.case.code, s.series.code]),
-        "series-preview",
-        Action.VIEW,
-    ),
     "patient report pdf": (
         "alice",
         lambda s: reverse("opinions:report-pdf", args=[s.case.code, s.opinion.code]),
         "opinion-report",
         Action.DOWNLOAD,
     ),
-    "patient report page": (
+    "patient case page": (
         "alice",
         lambda s: reverse("requests:case-detail", args=[s.case.code]),
-        "opinion-report",
+        "case-page",
         Action.VIEW,
     ),
     "reviewer study zip": (
@@ -126,10 +121,10 @@ READS = {
         "study-viewer",
         Action.VIEW,
     ),
-    "reviewer series preview": (
+    "reviewer case page": (
         "rita",
-        lambda s: reverse("reviewers:series-preview", args=[s.case.code, s.series.code]),
-        "series-preview",
+        lambda s: reverse("reviewers:case-detail", args=[s.case.code]),
+        "reviewer-case-page",
         Action.VIEW,
     ),
     "reviewer document": (
@@ -138,10 +133,10 @@ READS = {
         "document",
         Action.DOWNLOAD,
     ),
-    "coordinator series preview": (
+    "coordinator case page": (
         "sam",
-        lambda s: reverse("admin:requests_app_case_preview", args=[s.case.pk, s.series.code]),
-        "series-preview",
+        lambda s: reverse("admin:requests_app_case_change", args=[s.case.pk]),
+        "case",
         Action.VIEW,
     ),
     "reviewer report pdf": (
@@ -168,24 +163,96 @@ def test_each_read_writes_exactly_one_record(name, client, signed, request, rita
     assert record.at is not None
 
 
-# The case page itself is no record: its report section is what is audited, when shown. The
-# admin sends whoever is not staff to its login before any record is looked up.
-REFUSABLE = sorted(set(READS) - {"patient report page", "coordinator series preview"})
+# Previews are shown by the pages above, which audit them; alone they are refused the same way.
+PREVIEWS = {
+    "patient series preview": (
+        "alice",
+        lambda s: reverse("records:series-preview", args=[s.case.code, s.series.code]),
+        "series-preview",
+        Action.VIEW,
+    ),
+    "reviewer series preview": (
+        "rita",
+        lambda s: reverse("reviewers:series-preview", args=[s.case.code, s.series.code]),
+        "series-preview",
+        Action.VIEW,
+    ),
+}
+# The admin sends whoever is not staff to its login before any record is looked up.
+REFUSABLE = sorted({**READS, **PREVIEWS}.keys() - {"patient case page", "coordinator case page"})
 
 
 @pytest.mark.parametrize("name", REFUSABLE)
 def test_a_refused_read_is_a_404_and_one_denied_record(name, client, signed, bob, mona):
-    who, url, target_type, _ = READS[name]
+    who, url, target_type, _ = {**READS, **PREVIEWS}[name]
     mallory = bob if who == "alice" else mona
     client.force_login(mallory)
     assert _read(client, url(signed)).status_code == 404
     record = AuditEvent.objects.get()
+    expected = "reviewer-case-page" if name == "reviewer case page" else target_type
     assert (record.actor, record.action, record.target_type) == (
         mallory,
         Action.DENIED,
-        target_type,
+        expected,
     )
     assert record.case_code == signed.case.code
+
+
+# Each page that shows a case's records, the URL of one of its thumbnails, what it shows.
+PAGES = {
+    "patient case page": (
+        "alice",
+        lambda s: reverse("requests:case-detail", args=[s.case.code]),
+        lambda s: reverse("records:series-preview", args=[s.case.code, s.series.code]),
+        lambda s: [f"opinion-report:{s.opinion.code}", *_series_shown(s)],
+    ),
+    "reviewer case page": (
+        "rita",
+        lambda s: reverse("reviewers:case-detail", args=[s.case.code]),
+        lambda s: reverse("reviewers:series-preview", args=[s.case.code, s.series.code]),
+        lambda s: _series_shown(s),
+    ),
+    "coordinator case page": (
+        "sam",
+        lambda s: reverse("admin:requests_app_case_change", args=[s.case.pk]),
+        lambda s: reverse("admin:requests_app_case_preview", args=[s.case.pk, s.series.code]),
+        lambda s: _series_shown(s),
+    ),
+}
+
+
+def _series_shown(s: Signed) -> list[str]:
+    series = Series.objects.filter(study__case=s.case).exclude(preview_key="")
+    return sorted(f"series-preview:{code}" for code in series.values_list("code", flat=True))
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_a_page_view_is_one_record_naming_what_it_showed_not_one_per_thumbnail(
+    name, client, signed, request, rita_profile
+):
+    who, page, thumbnail, shown = PAGES[name]
+    user = request.getfixturevalue(who)
+    client.force_login(user)
+    assert _read(client, thumbnail(signed)).status_code == 404  # not before the page
+    assert client.get(page(signed)).status_code == 200
+    for _ in range(3):
+        assert _read(client, thumbnail(signed)).status_code == 200
+    record = AuditEvent.objects.exclude(action=Action.DENIED).get()
+    assert (record.actor, record.action, record.case_code) == (user, Action.VIEW, signed.case.code)
+    assert sorted(record.shown) == sorted(shown(signed))
+
+
+def test_templates_write_no_record_and_check_no_coverage(signed, rf, alice):
+    """Views compute and audit; the templates of the case page only show what they are given."""
+    seed_insurance()
+    case = make_case(alice, complete=True)
+    request = rf.get("/")
+    request.user = alice
+    for template in ("reviewers/_case_report.html", "insurance/_case_status.html"):
+        for shown in (signed.case, case):
+            render_to_string(template, {"case": shown, "request": request, "user": alice})
+    assert not AuditEvent.objects.exists()
+    assert not CoverageCheck.objects.exists()
 
 
 def test_viewer_images_are_served_inside_the_one_audited_session(client, signed, rita):
@@ -210,16 +277,14 @@ def test_the_third_reader_sees_the_earlier_report_and_that_read_is_recorded(
     client.force_login(nils)
     page = reverse("reviewers:case-detail", args=[case.code])
     assert client.get(page).status_code == 200
-    assert not AuditEvent.objects.exists()  # blind: the first report is not on the page
+    blind = AuditEvent.objects.get()  # the images only: the first report is not on the page
+    assert not [item for item in blind.shown if item.startswith("opinion-report:")]
 
     reviewer_services.file_blind_read(third, by=nils, findings="F.", impression="I.")
     assert "Second opinion by Dr. Rita Novak" in client.get(page).content.decode()
-    record = AuditEvent.objects.get()
-    assert (record.actor, record.action, record.target_code) == (
-        nils,
-        Action.VIEW,
-        str(signed.opinion.code),
-    )
+    record = AuditEvent.objects.latest("pk")
+    assert (record.actor, record.action) == (nils, Action.VIEW)
+    assert f"opinion-report:{signed.opinion.code}" in record.shown
 
 
 @pytest.fixture

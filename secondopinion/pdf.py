@@ -1,0 +1,60 @@
+"""The one place our PDFs are made: letters, cost summaries, signed reports.
+
+Rendered with WeasyPrint from our templates, with a URL fetcher that fetches nothing. The
+templates carry their own styles and no images, and what a patient typed must never make the
+server ask for a URL (an internal address, a file on this machine). Any app may import this
+module; it imports none of them.
+"""
+
+import logging
+from functools import cache
+
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+
+# WeasyPrint logs every layout step at INFO and quotes the document (each refused URL) in its
+# warnings; our logs carry what we did, not what a letter said.
+logging.getLogger("weasyprint").setLevel(logging.ERROR)
+logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+
+class FetchRefused(ValueError):
+    """Raised for every URL a document asks for (WeasyPrint leaves the resource out)."""
+
+
+@cache
+def _fetch_nothing_class():
+    # Imported on first use: loading WeasyPrint (Pango, fonts) takes a while, and only PDFs
+    # need it. WeasyPrint reads settings off its own fetcher class, so ours derives from it.
+    from weasyprint.urls import URLFetcher
+
+    class FetchNothing(URLFetcher):
+        def fetch(self, url, headers=None):
+            raise FetchRefused("PDFs are rendered without fetching anything.")
+
+    return FetchNothing
+
+
+def fetch_nothing():
+    """A WeasyPrint URL fetcher that refuses every URL, data: and file: included."""
+    return _fetch_nothing_class()()
+
+
+def html_to_pdf(html: str) -> bytes:
+    """HTML to PDF, fetching nothing (no base URL either: relative links go nowhere)."""
+    from weasyprint import HTML
+
+    return HTML(string=html, url_fetcher=fetch_nothing()).write_pdf()
+
+
+def render_pdf(template_name: str, context: dict) -> bytes:
+    """A template rendered to HTML, then to PDF."""
+    return html_to_pdf(render_to_string(template_name, context))
+
+
+def pdf_response(content: bytes, filename: str) -> HttpResponse:
+    """A PDF as a download: never shown inline from our origin, never kept in a cache."""
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
