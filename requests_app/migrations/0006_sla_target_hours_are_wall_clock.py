@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("requests_app", "0004_audit_actions"),
+        ("requests_app", "0005_auditevent_shown"),
     ]
 
     operations = [
