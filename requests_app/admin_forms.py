@@ -4,7 +4,7 @@ from django import forms
 
 from reviewers.models import ReviewerProfile, Subspecialty
 
-from .models import Priority
+from .models import FindingContact, Priority
 
 
 class RecordsRequestForm(forms.Form):
@@ -55,4 +55,15 @@ class NoteForm(forms.Form):
     title = "Mark the flagged details as checked"
     note = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="What you checked."
+    )
+
+
+class FindingContactForm(forms.Form):
+    title = "Record a call about an urgent finding or a suspicious result"
+    party = forms.ChoiceField(label="Who", choices=FindingContact.Party.choices)
+    outcome = forms.ChoiceField(choices=FindingContact.Outcome.choices)
+    note = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What was said and agreed (kept for the care team; not on the patient's page).",
     )

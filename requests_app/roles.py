@@ -19,6 +19,7 @@ COORDINATOR_PERMISSIONS = {
         "add_slatarget",
         "change_slatarget",
         "view_auditevent",
+        "view_findingcontact",
     ],
     "records": [
         "view_document",

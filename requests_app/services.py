@@ -13,7 +13,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from . import notifications, sla
+from . import notifications, priority, sla
 from .models import Authorization, Case, CaseEvent
 
 AUTHORIZATION_VERSION = "2026-11"
@@ -159,7 +159,8 @@ def active_authorization(case: Case) -> Authorization | None:
 def submit_case(case: Case, *, by, missing: list[str]) -> None:
     """draft or needs_records -> submitted, once nothing required is missing.
 
-    Records the patient's consent; after commit, a worker checks whether the records are in
+    Records the patient's consent and raises the priority the answers call for (a suspicious
+    BI-RADS, a treatment booked soon); after commit, a worker checks whether the records are in
     order and moves the case on (the records app's task, named here to keep apps apart).
     """
     if missing:
@@ -175,6 +176,7 @@ def submit_case(case: Case, *, by, missing: list[str]) -> None:
         submitted_at=case.submitted_at or now,
         consent_at=now,
     )
+    priority.apply_risk_priority(case)
     case_id = case.pk
     transaction.on_commit(
         lambda: current_app.send_task("records.tasks.advance_case_task", args=[case_id])

@@ -6,11 +6,15 @@ from django.template.loader import render_to_string
 
 from records.models import Study
 
-from .models import Opinion, Radpeer
+from .models import Opinion
 
 
 def render_pdf(opinion: Opinion, *, signed_name: str, signed_at: datetime) -> bytes:
-    """The report a reviewer signs: reading, comparison, recommendations, patient summary."""
+    """The report a reviewer signs: reading, comparison, recommendations, patient summary.
+
+    The patient downloads it, so it says whether a difference may matter, never the RADPEER grade
+    (a peer-learning score, kept for reviewers and coordinators).
+    """
     # Imported here: WeasyPrint loads Pango and fonts, which only signing needs.
     from weasyprint import HTML
 
@@ -24,7 +28,6 @@ def render_pdf(opinion: Opinion, *, signed_name: str, signed_at: datetime) -> by
             "studies": Study.objects.filter(case=case),
             "signed_name": signed_name,
             "signed_at": signed_at,
-            "radpeer_scale": Radpeer.choices,
         },
     )
     # No base_url: the template inlines everything, so rendering never fetches anything.

@@ -12,6 +12,7 @@ from requests_app.models import AuditEvent, Case
 
 from ..forms import QuestionForm
 from ..models import Opinion, ReviewerChoice
+from ..readers import latest_reading, third_opinion_pending
 from ..services import MAX_FOLLOW_UP_QUESTIONS, can_request_third_opinion
 
 register = template.Library()
@@ -24,7 +25,7 @@ def patient_opinions(context, case: Case) -> dict:
         Opinion.objects.filter(case=case, signed_at__isnull=False)
         .select_related("reviewer")
         .prefetch_related("questions")
-        .order_by("round")
+        .order_by("round", "signed_at")
     )
     if request is not None:
         for opinion in signed:
@@ -35,19 +36,13 @@ def patient_opinions(context, case: Case) -> dict:
                 target_code=opinion.code,
                 case_code=case.code,
             )
-    latest = signed[-1] if signed else None
+    latest = latest_reading(signed)
     choice = ReviewerChoice.objects.filter(case=case).select_related("reviewer").first()
     return {
         "signed": signed,
         "latest": latest,
         "choice": choice,
-        "third_requested": bool(signed)
-        and signed[-1].round == 1
-        and case.status
-        in (
-            Case.Status.QUEUED,
-            Case.Status.IN_REVIEW,
-        ),
+        "third_requested": third_opinion_pending(case, latest),
         "can_request_third": can_request_third_opinion(case),
         "max_questions": MAX_FOLLOW_UP_QUESTIONS,
         "question_form": QuestionForm(),

@@ -32,6 +32,8 @@ from insurance.services import refresh_coverage
 from records import facility_requests
 from records import services as records_services
 from records.models import Series, UploadFile
+from requests_app import findings
+from requests_app.admin import CaseAdmin
 from requests_app.models import AuditEvent, Case, Notification, SlaTarget
 from requests_app.roles import COORDINATORS
 from reviewers import services as reviewer_services
@@ -257,6 +259,7 @@ ROWS: dict[str, Row] = {
     "reviewers:document-download": reviewer({"code": "reported", "document": "report_doc"}),
     "reviewers:read-file": reviewer({"code": "reported"}, "POST"),
     "reviewers:read-grade": reviewer({"code": "reported"}, "POST"),
+    "reviewers:consult-file": reviewer({"code": "reported"}, "POST"),
     "reviewers:read-sign": reviewer({"code": "reported"}, "POST"),
     "reviewers:opinion-pdf": reviewer({"code": "reported", "opinion": "opinion"}),
     "reviewers:question-answer": reviewer({"code": "reported", "question": "question"}, "POST"),
@@ -300,6 +303,7 @@ ROWS: dict[str, Row] = {
     "admin:requests_app.authorization": admin_model("authorization_pk"),
     "admin:requests_app.auditevent": admin_model("audit_pk"),
     "admin:requests_app.slatarget": admin_model("sla_pk"),
+    "admin:requests_app.findingcontact": admin_model("contact_pk"),
     "admin:records.document": admin_model("report_doc_pk"),
     "admin:records.recordsrequest": admin_model("rr_pk"),
     "admin:records.upload": admin_model("draft_upload_pk"),
@@ -430,8 +434,18 @@ def _build_world(folder) -> World:
     reviewer_services.grade_concordance(
         opinion, by=nils.user, radpeer="1", patient_summary="Reassuring."
     )
-    reviewer_services.sign_report(opinion, by=nils.user, signed_name="Dr. Nils Berg")
+    reviewer_services.sign_report(
+        opinion,
+        by=nils.user,
+        signed_name="Dr. Nils Berg",
+        urgent_finding=True,
+        urgent_finding_note="Call about the mass.",
+    )
     question = reviewer_services.ask_question(opinion, by=alice, text="What next?")
+    reported.refresh_from_db()
+    contact = findings.record_contact(
+        reported, by=users["coordinator"], party="patient", outcome="message"
+    )
     series = Series.objects.filter(study__case=reported).exclude(preview_key="").first()
     instance_file = UploadFile.objects.filter(instances__series__study__case=reported).first()
 
@@ -493,6 +507,7 @@ def _build_world(folder) -> World:
         "opinion_pk": str(opinion.pk),
         "question_pk": str(question.pk),
         "rule_pk": str(RoutingRule.objects.first().pk),
+        "contact_pk": str(contact.pk),
     }
     return World(users=users, values=values)
 
@@ -624,6 +639,49 @@ def test_access(key, world, db):
     assert not wrong, "\n".join(wrong)
 
 
+# --- Admin actions ------------------------------------------------------------------------------
+
+# Every action of the coordinators' case list, posted for one case as the list page posts it.
+# An action that asks for details first shows its form (allow); one that runs at once redirects
+# back to the list (allow); anyone who is not a coordinator is sent to log in.
+CASE_ACTIONS: dict[str, Row] = {
+    name: admin_page({"sample": "reported_pk"})
+    for name in (
+        "ask_for_records_action",
+        "message_patient_action",
+        "reroute_action",
+        "assign_action",
+        "set_priority_action",
+        "mark_urgent_action",
+        "hold_action",
+        "release_hold_action",
+        "clear_flag_action",
+        "record_contact_action",
+        "close_action",
+    )
+}
+
+
+def test_every_case_action_has_a_row():
+    assert sorted(CaseAdmin.actions) == sorted(CASE_ACTIONS)
+
+
+@pytest.mark.parametrize("action", sorted(CASE_ACTIONS))
+def test_case_action_access(action, world, db):
+    row = CASE_ACTIONS[action]
+    url = reverse("admin:requests_app_case_changelist")
+    data = {"action": action, "_selected_action": [world.values["reported_pk"]], "index": 0}
+    wrong = []
+    for role in ROLES:
+        client = log_in(role, world)
+        with transaction.atomic():
+            got = outcome(client.post(url, data), "POST")
+            transaction.set_rollback(True)
+        if got != row.expect[role]:
+            wrong.append(f"{role}: {action} -> {got}, expected {row.expect[role]}")
+    assert not wrong, "\n".join(wrong)
+
+
 # --- Fields a patient does not own -------------------------------------------------------------
 
 # Posted with every patient form: none of them may reach the case.
@@ -667,6 +725,7 @@ WIZARD = [
             "requested_subspecialty": "breast",
             "review_type": "radiology",
             "visit_mode": "remote",
+            "opinion_state": "IL",
             "reviewer": FIRST_AVAILABLE,
         },
     ),
