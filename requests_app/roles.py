@@ -53,6 +53,11 @@ COORDINATOR_PERMISSIONS = {
         "view_subspecialty",
         "view_reviewerprofile",
         "change_reviewerprofile",
+        # Coordinators verify licences and keep their numbers and dates current.
+        "view_reviewerlicense",
+        "add_reviewerlicense",
+        "change_reviewerlicense",
+        "delete_reviewerlicense",
         "view_opinion",
     ],
 }
