@@ -293,3 +293,20 @@ def test_breast_imaging_is_not_called_a_board_certificate():
     assert "board-certified" not in WHY["breast"].lower()
     suggestion = suggest_subspecialty(exam_type="mammogram", body_region="breast", age=50)
     assert "fellowship-trained in breast imaging" in suggestion.why
+
+
+def test_a_named_clinician_does_not_hide_the_reading_from_radiologists(client, alice):
+    case = breast_case(alice, review_type="both", clinical_specialty="oncologist")
+    ReviewerChoice.objects.create(case=case, reviewer=oncologist())
+    bea = imager()
+    other = make_reviewer(
+        "dan@example.com",
+        "Dr. Dana Other",
+        subspecialties=("breast",),
+        kind="clinical",
+        clinical_specialty="oncologist",
+    )
+    client.force_login(bea.user)
+    assert case.short_code in client.get(reverse("reviewers:portal")).content.decode()
+    client.force_login(other.user)  # the consultation is the named oncologist's
+    assert case.short_code not in client.get(reverse("reviewers:portal")).content.decode()
