@@ -282,8 +282,8 @@ ROWS: tuple[Row, ...] = (
         {"level": Level.MATTERS, "newly_suspicious": True},
         MATTERS_HEADLINE,
         "The specialist sees more reason for concern than your first report did and recommends "
-        "a biopsy to find out what the finding is. This does not mean you have cancer; most "
-        "biopsies show something benign.",
+        "a biopsy to find out what the finding is. This does not by itself mean you have "
+        "cancer: only a biopsy can tell.",
         ("Contact your doctor soon to share this report and arrange the next step.",),
         priority=URGENT,
     ),
@@ -427,7 +427,7 @@ def comparison_for(opinion, case) -> Comparison:
         birads_after=opinion.birads,
         biopsy_done=case.had_biopsy == "yes",
         recommendation=opinion.recommendation_change or Recommendation.SAME,
-        palpable_lump=getattr(case, "palpable_lump", "") in ("yes", "unsure"),
+        palpable_lump=case.palpable_lump == "yes",
     )
 
 
