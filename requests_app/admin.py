@@ -8,7 +8,7 @@ from allauth.mfa.models import Authenticator
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, F, OuterRef, Prefetch, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -27,12 +27,20 @@ from reviewers.routing import NEEDS_COORDINATOR_BELOW
 from reviewers.services import assign_case
 
 from . import admin_forms as forms
-from . import dashboard, messaging, services, sla, triage
+from . import dashboard, findings, messaging, services, sla, triage
 from .admin_actions import run_each
 from .admin_audit import AuditedModelAdmin, OwnerLinksReadOnly
 from .admin_inlines import MessageInline
 from .audit import open_previews
-from .models import AuditEvent, Authorization, Case, CaseEvent, Priority, SlaTarget
+from .models import (
+    AuditEvent,
+    Authorization,
+    Case,
+    CaseEvent,
+    FindingContact,
+    Priority,
+    SlaTarget,
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -138,13 +146,33 @@ class NetworkGapInline(ReadOnlyInline):
 
 class OpinionInline(ReadOnlyInline):
     model = Opinion
-    fields = ["reviewer", "round", "claimed_at", "released_at", "radpeer", "signed_at"]
+    fields = [
+        "reviewer",
+        "role",
+        "round",
+        "claimed_at",
+        "released_at",
+        "radpeer",
+        "signed_at",
+        "urgent_finding",
+        "urgent_finding_note",
+    ]
     readonly_fields = fields
     show_change_link = True
     verbose_name_plural = "reports"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("reviewer")
+
+
+class FindingContactInline(ReadOnlyInline):
+    model = FindingContact
+    fields = ["at", "by", "party", "outcome", "note"]
+    readonly_fields = fields
+    verbose_name_plural = "calls about the finding or result"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("by")
 
 
 class AuthorizationInline(ReadOnlyInline):
@@ -197,6 +225,8 @@ FLAGS = {
     "records": ("Missing records", Q(status=Case.Status.NEEDS_RECORDS)),
     "insurance": ("Insurance pending", Q(status=Case.Status.AWAITING_INSURANCE)),
     "hold": ("On hold", Q(on_hold=True)),
+    "urgent_finding": ("Urgent finding: call the patient and their doctor", findings.URGENT_OPEN),
+    "result_due": ("Suspicious result: deliver within 7 days", findings.RESULT_PENDING),
 }
 
 
@@ -245,6 +275,7 @@ class CaseAdmin(AuditedModelAdmin):
         "hold_action",
         "release_hold_action",
         "clear_flag_action",
+        "record_contact_action",
         "close_action",
     ]
     readonly_fields = [
@@ -266,6 +297,11 @@ class CaseAdmin(AuditedModelAdmin):
         "routing_confidence",
         "routing_reasons",
         "needs_coordinator",
+        "urgent_finding_at",
+        "urgent_finding_done_at",
+        "urgent_finding_notes",
+        "result_due_at",
+        "result_delivered_at",
     ]
     inlines = [
         StudyInline,
@@ -276,6 +312,7 @@ class CaseAdmin(AuditedModelAdmin):
         ReferralInline,
         NetworkGapInline,
         OpinionInline,
+        FindingContactInline,
         MessageInline,
         AuthorizationInline,
         UploadInline,
@@ -299,7 +336,33 @@ class CaseAdmin(AuditedModelAdmin):
                 ]
             },
         ),
-        ("Patient", {"fields": ["patient_name", "patient_birth_date", "patient_state"]}),
+        (
+            "Findings to communicate",
+            {
+                "fields": [
+                    "urgent_finding_at",
+                    "urgent_finding_notes",
+                    "urgent_finding_done_at",
+                    "result_due_at",
+                    "result_delivered_at",
+                ]
+            },
+        ),
+        (
+            "Patient",
+            {"fields": ["patient_name", "patient_birth_date", "patient_state", "opinion_state"]},
+        ),
+        (
+            "Treating physician",
+            {
+                "fields": [
+                    "physician_name",
+                    "physician_practice",
+                    "physician_phone",
+                    "physician_email",
+                ]
+            },
+        ),
         (
             "Scan",
             {
@@ -311,10 +374,21 @@ class CaseAdmin(AuditedModelAdmin):
                     "facility_location",
                     "birads",
                     "had_biopsy",
+                    "palpable_lump",
                 ]
             },
         ),
-        ("Question", {"fields": ["reason", "clinical_question", "reason_details"]}),
+        (
+            "Question",
+            {
+                "fields": [
+                    "reason",
+                    "clinical_question",
+                    "reason_details",
+                    "scheduled_treatment_on",
+                ]
+            },
+        ),
         (
             "Specialist",
             {
@@ -332,7 +406,17 @@ class CaseAdmin(AuditedModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(has_mismatch=MISMATCH)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                has_mismatch=MISMATCH,
+                urgent_open=ExpressionWrapper(findings.URGENT_OPEN, output_field=BooleanField()),
+                result_pending=ExpressionWrapper(
+                    findings.RESULT_PENDING, output_field=BooleanField()
+                ),
+            )
+        )
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -458,7 +542,19 @@ class CaseAdmin(AuditedModelAdmin):
             words.append("patient mismatch")
         if obj.on_hold:
             words.append("on hold")
+        if getattr(obj, "urgent_open", False):
+            words.append("urgent finding: call")
+        if getattr(obj, "result_pending", False):
+            due = date_format(timezone.localtime(obj.result_due_at), "M j")
+            words.append(f"deliver result by {due}")
         return ", ".join(words) or "-"
+
+    @admin.display(description="the specialist's note on the urgent finding")
+    def urgent_finding_notes(self, obj: Case) -> str:
+        notes = obj.opinions.filter(urgent_finding=True).values_list(
+            "reviewer__display_name", "urgent_finding_note"
+        )
+        return format_html_join("", "<p><strong>{}:</strong> {}</p>", notes) or "-"
 
     @admin.display(description="in this status for", ordering="status_changed_at")
     def in_status_for(self, obj: Case) -> str:
@@ -564,6 +660,19 @@ class CaseAdmin(AuditedModelAdmin):
             done="Checked",
         )
 
+    @admin.action(
+        description="Record a call about an urgent finding or a suspicious result",
+        permissions=["change"],
+    )
+    def record_contact_action(self, request, queryset):
+        return self._with_form(
+            request,
+            queryset,
+            forms.FindingContactForm,
+            lambda case, data: findings.record_contact(case, by=request.user, **data),
+            done="Call recorded",
+        )
+
     @admin.action(description="Close", permissions=["change"])
     def close_action(self, request, queryset):
         return self._with_form(
@@ -594,6 +703,26 @@ class CaseAdmin(AuditedModelAdmin):
 
 def _routing_unsure(case: Case) -> bool:
     return (case.routing_confidence or 0) < NEEDS_COORDINATOR_BELOW
+
+
+@admin.register(FindingContact)
+class FindingContactAdmin(AuditedModelAdmin):
+    """Calls about urgent findings and suspicious results: recorded by the case's action only."""
+
+    list_display = ["at", "case", "by", "party", "outcome"]
+    list_filter = ["party", "outcome"]
+    list_select_related = ["case", "by"]
+    search_fields = ["case__code"]
+    readonly_fields = ["case", "at", "by", "party", "outcome", "note"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(CaseEvent)

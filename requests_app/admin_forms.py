@@ -4,7 +4,7 @@ from django import forms
 
 from reviewers.models import ReviewerProfile, Subspecialty
 
-from .models import Case, Priority
+from .models import Case, FindingContact, Priority
 from .services import CLINICAL_ANSWERS
 
 
@@ -72,3 +72,14 @@ class ClinicalAnswersForm(forms.ModelForm):
     class Meta:
         model = Case
         fields = CLINICAL_ANSWERS
+
+
+class FindingContactForm(forms.Form):
+    title = "Record a call about an urgent finding or a suspicious result"
+    party = forms.ChoiceField(label="Who", choices=FindingContact.Party.choices)
+    outcome = forms.ChoiceField(choices=FindingContact.Outcome.choices)
+    note = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What was said and agreed (kept for the care team; not on the patient's page).",
+    )

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from reviewers.credentials import LAPSE_WARNING_DAYS, lapses
 from reviewers.models import Subspecialty
 
-from . import sla
+from . import findings, sla
 from .models import Case, CaseEvent, Priority
 
 # Statuses in which a case waits on us (a coordinator, an insurer, a specialist).
@@ -69,6 +70,7 @@ def figures(*, now: datetime) -> dict:
     )
 
     listed = waiting.select_related("queue")
+    today = timezone.localdate(now)
     return {
         "now": now,
         "queues": queues,
@@ -77,4 +79,11 @@ def figures(*, now: datetime) -> dict:
         "breaching": list(listed.filter(breached).order_by("sla_due_at")[:LIST_LENGTH]),
         "due_soon": list(listed.filter(due_soon).order_by("sla_due_at")[:LIST_LENGTH]),
         "oldest": list(listed.filter(on_hold=False).order_by("status_changed_at")[:LIST_LENGTH]),
+        # What must reach people by phone or in time, whatever the case's status.
+        "urgent_findings": list(findings.open_urgent_findings()[:LIST_LENGTH]),
+        "results_due": list(findings.results_to_deliver()[:LIST_LENGTH]),
+        "credentials": [
+            (lapse, lapse.describe(today)) for lapse in lapses(today=today)[: LIST_LENGTH * 3]
+        ],
+        "credentials_days": LAPSE_WARNING_DAYS,
     }

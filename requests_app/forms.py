@@ -36,16 +36,30 @@ def _not_in_future(value: date | None, what: str) -> date | None:
 class PatientForm(forms.ModelForm):
     class Meta:
         model = Case
-        fields = ["patient_name", "patient_birth_date", "patient_state"]
+        fields = [
+            "patient_name",
+            "patient_birth_date",
+            "patient_state",
+            "physician_name",
+            "physician_practice",
+            "physician_phone",
+            "physician_email",
+        ]
         widgets = {"patient_birth_date": DateInput()}
         help_texts = {
             "patient_name": "As it appears on the scan and your insurance card.",
+            "physician_name": (
+                "The doctor who looks after you for this: who ordered the scan, or your family "
+                "doctor. Optional, but if the specialist finds something that needs attention "
+                "quickly, we call you and this doctor."
+            ),
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _required(self, *self.Meta.fields)
+        _required(self, "patient_name", "patient_birth_date", "patient_state")
         self.fields["patient_name"].widget.attrs["autocomplete"] = "name"
+        self.fields["physician_phone"].widget.attrs.update(type="tel", autocomplete="off")
         self.fields["patient_birth_date"].widget.attrs["autocomplete"] = "bday"
 
     def clean_patient_birth_date(self):
@@ -76,11 +90,12 @@ class ScanForm(forms.ModelForm):
 class QuestionForm(forms.ModelForm):
     class Meta:
         model = Case
-        fields = ["reason", "clinical_question", "reason_details"]
+        fields = ["reason", "clinical_question", "reason_details", "scheduled_treatment_on"]
         widgets = {
             "reason": forms.RadioSelect,
             "clinical_question": forms.Textarea(attrs={"rows": 4}),
             "reason_details": forms.Textarea(attrs={"rows": 3}),
+            "scheduled_treatment_on": DateInput(),
         }
         help_texts = {
             "clinical_question": (
@@ -98,15 +113,19 @@ class QuestionForm(forms.ModelForm):
 class MammogramForm(forms.ModelForm):
     class Meta:
         model = Case
-        fields = ["birads", "had_biopsy"]
-        widgets = {"had_biopsy": forms.RadioSelect}
+        fields = ["birads", "had_biopsy", "palpable_lump"]
+        widgets = {"had_biopsy": forms.RadioSelect, "palpable_lump": forms.RadioSelect}
         help_texts = {
             "birads": "A number from 0 to 6 near the end of the mammogram report.",
+            "palpable_lump": "Optional. A lump you can feel needs a doctor's check whatever the "
+            "images show, so the specialist's advice takes it into account.",
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _required(self, "birads", "had_biopsy")
+        lump = self.fields["palpable_lump"]
+        lump.choices = [choice for choice in lump.choices if choice[0] != ""]
 
 
 class AuthorizationForm(forms.Form):
@@ -190,7 +209,13 @@ class InsuranceForm(forms.ModelForm):
 class SpecialistForm(forms.ModelForm):
     class Meta:
         model = Case
-        fields = ["requested_subspecialty", "review_type", "clinical_specialty", "visit_mode"]
+        fields = [
+            "requested_subspecialty",
+            "review_type",
+            "clinical_specialty",
+            "visit_mode",
+            "opinion_state",
+        ]
         widgets = {
             "requested_subspecialty": forms.RadioSelect,
             "review_type": forms.RadioSelect,
@@ -199,7 +224,7 @@ class SpecialistForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _required(self, "requested_subspecialty", "review_type", "visit_mode")
+        _required(self, "requested_subspecialty", "review_type", "visit_mode", "opinion_state")
         field = self.fields["requested_subspecialty"]
         field.queryset = Subspecialty.objects.all()
         field.empty_label = None
@@ -216,8 +241,16 @@ class SpecialistForm(forms.ModelForm):
         choice = (
             ReviewerChoice.objects.filter(case=self.instance).first() if self.instance.pk else None
         )
+        # Licensure follows where the patient will be: the state on show, or the one just posted.
+        state = self.data.get(self.add_prefix("opinion_state")) or (
+            self.initial.get("opinion_state") or self.instance.opinion_state
+        )
         self.fields["reviewer"] = reviewer_choice_field(
-            match_case(self.instance, subspecialty=str(subspecialty or "") or None),
+            match_case(
+                self.instance,
+                subspecialty=str(subspecialty or "") or None,
+                opinion_state=str(state or ""),
+            ),
             initial=choice.reviewer if choice else None,
         )
 

@@ -66,7 +66,9 @@ class VisitMode(models.TextChoices):
 
 class BiRads(models.TextChoices):
     UNKNOWN = "unknown", "I don't know"
-    B0 = "0", "0: Incomplete, more imaging needed"
+    # ACR BI-RADS Atlas, 5th ed.: "Incomplete: need additional imaging evaluation and/or prior
+    # mammograms for comparison".
+    B0 = "0", "0: Incomplete: additional imaging and/or prior mammograms needed for comparison"
     B1 = "1", "1: Negative"
     B2 = "2", "2: Benign"
     B3 = "3", "3: Probably benign"
@@ -144,11 +146,25 @@ class Case(models.Model):
     # About the patient (the account holder may ask on behalf of someone they care for).
     patient_name = models.CharField("full name", max_length=200, blank=True)
     patient_birth_date = models.DateField("date of birth", null=True, blank=True)
-    patient_state = USStateField(
-        "state where the patient lives",
+    patient_state = USStateField("state where the patient lives", blank=True)
+    # A physician gives an opinion under the licence of the state the patient is in at that time
+    # (FSMB telemedicine policy): for an in-person visit, the visit's state.
+    opinion_state = USStateField(
+        "state you will be in when you receive the opinion",
         blank=True,
-        help_text="Specialists must be licensed in the state where you live.",
+        help_text=(
+            "Specialists must hold a licence for the state you are in when they give their "
+            "opinion: usually where you live. If you will be travelling, choose where you will "
+            "be. For an in-person visit, choose the state of the visit."
+        ),
     )
+
+    # The doctor who looks after the patient: who the care team calls, with the patient, about an
+    # urgent finding (ACR Practice Parameter for Communication of Diagnostic Imaging Findings).
+    physician_name = models.CharField("your doctor's name", max_length=200, blank=True)
+    physician_practice = models.CharField("practice or hospital", max_length=200, blank=True)
+    physician_phone = models.CharField("phone", max_length=40, blank=True)
+    physician_email = models.EmailField("e-mail", blank=True)
 
     # About the scan.
     exam_type = models.CharField(
@@ -167,6 +183,12 @@ class Case(models.Model):
         "why you want a second opinion", max_length=24, choices=Reason.choices, blank=True
     )
     reason_details = models.TextField("anything else we should know", blank=True)
+    scheduled_treatment_on = models.DateField(
+        "date of a scheduled surgery, treatment or decision",
+        null=True,
+        blank=True,
+        help_text="If one is already booked. We use it to get your opinion to you in time.",
+    )
 
     # Mammogram specifics.
     birads = models.CharField(
@@ -174,6 +196,12 @@ class Case(models.Model):
     )
     had_biopsy = models.CharField(
         "was a biopsy done?", max_length=8, choices=YesNoUnsure.choices, blank=True
+    )
+    palpable_lump = models.CharField(
+        "can you or a doctor feel a lump in the breast?",
+        max_length=8,
+        choices=YesNoUnsure.choices,
+        blank=True,
     )
 
     # The specialist the patient asks for.
@@ -230,6 +258,15 @@ class Case(models.Model):
     sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     sla_escalated_at = models.DateTimeField(null=True, blank=True)
 
+    # An urgent or significant unexpected finding: open until the care team has reached the
+    # patient and their doctor (requests_app.findings).
+    urgent_finding_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    urgent_finding_done_at = models.DateTimeField(null=True, blank=True)
+    # A suspicious or highly suggestive result (BI-RADS 4/5) reaches the patient within 7 days of
+    # the final interpretation (21 CFR 900.12(c), 2023 MQSA amendments).
+    result_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    result_delivered_at = models.DateTimeField(null=True, blank=True)
+
     objects = CaseQuerySet.as_manager()
 
     class Meta:
@@ -253,6 +290,11 @@ class Case(models.Model):
     @property
     def is_mammogram(self) -> bool:
         return self.exam_type == ExamType.MAMMOGRAM or self.body_region == BodyRegion.BREAST
+
+    @property
+    def is_mammography(self) -> bool:
+        """A mammogram, as the patient declared it: its report carries breast density."""
+        return self.exam_type == ExamType.MAMMOGRAM
 
     @property
     def patient_age(self) -> int | None:
@@ -417,6 +459,7 @@ class Notification(models.Model):
         MESSAGE = "message", "New message"
         RECORDS_REQUEST = "records_request", "Records request reminder"
         SLA = "sla", "Case past its target time"
+        URGENT_FINDING = "urgent_finding", "Urgent finding to communicate"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(
@@ -439,3 +482,30 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class FindingContact(models.Model):
+    """One call (or other contact) the care team made about an urgent finding or a suspicious
+    result: with whom, how it went, and who made it."""
+
+    class Party(models.TextChoices):
+        PATIENT = "patient", "The patient"
+        PHYSICIAN = "physician", "The patient's doctor"
+
+    class Outcome(models.TextChoices):
+        REACHED = "reached", "Spoke with them"
+        MESSAGE = "message", "Left a message"
+        NO_ANSWER = "no_answer", "No answer"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="finding_contacts")
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    party = models.CharField(max_length=12, choices=Party.choices)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_party_display()}: {self.get_outcome_display().lower()}"

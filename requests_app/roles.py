@@ -19,6 +19,7 @@ COORDINATOR_PERMISSIONS = {
         "add_slatarget",
         "change_slatarget",
         "view_auditevent",
+        "view_findingcontact",
     ],
     "records": [
         "view_document",
@@ -52,6 +53,11 @@ COORDINATOR_PERMISSIONS = {
         "view_subspecialty",
         "view_reviewerprofile",
         "change_reviewerprofile",
+        # Coordinators verify licences and keep their numbers and dates current.
+        "view_reviewerlicense",
+        "add_reviewerlicense",
+        "change_reviewerlicense",
+        "delete_reviewerlicense",
         "view_opinion",
     ],
 }

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from . import notifications, sla
+from . import notifications, priority, sla
 from .models import Authorization, Case, CaseEvent
 
 AUTHORIZATION_VERSION = "2026-11"
@@ -176,7 +176,8 @@ def active_authorization(case: Case) -> Authorization | None:
 def submit_case(case: Case, *, by, missing: list[str]) -> None:
     """draft or needs_records -> submitted, once nothing required is missing.
 
-    Records the patient's consent; after commit, a worker checks whether the records are in
+    Records the patient's consent and raises the priority the answers call for (a suspicious
+    BI-RADS, a treatment booked soon); after commit, a worker checks whether the records are in
     order and moves the case on (the records app's task, named here to keep apps apart).
     """
     if missing:
@@ -192,6 +193,7 @@ def submit_case(case: Case, *, by, missing: list[str]) -> None:
         submitted_at=case.submitted_at or now,
         consent_at=now,
     )
+    priority.apply_risk_priority(case)
     case_id = case.pk
     transaction.on_commit(
         lambda: current_app.send_task("records.tasks.advance_case_task", args=[case_id])
@@ -254,6 +256,7 @@ CLINICAL_ANSWERS = (
     "patient_name",
     "patient_birth_date",
     "patient_state",
+    "opinion_state",
     "exam_type",
     "body_region",
     "exam_date",
@@ -262,8 +265,10 @@ CLINICAL_ANSWERS = (
     "clinical_question",
     "reason",
     "reason_details",
+    "scheduled_treatment_on",
     "birads",
     "had_biopsy",
+    "palpable_lump",
     "requested_subspecialty",
     "review_type",
     "clinical_specialty",

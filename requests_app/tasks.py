@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
-from . import notifications, triage
+from . import notifications, priority, triage
 from .models import Notification
 
 # A mail server or database that is away or stuck for a moment: worth a retry with backoff.
@@ -42,5 +42,7 @@ def email_notification_task(notification_id: int) -> None:
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True)
 def check_sla_task() -> None:
-    """Flag the cases past their target time and tell the coordinators (periodic)."""
+    """Flag the cases past their target time and tell the coordinators; raise the cases whose
+    booked treatment has come near (periodic)."""
     triage.flag_overdue()
+    priority.raise_for_near_treatment()

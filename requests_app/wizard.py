@@ -124,6 +124,8 @@ class SpecialistStep(Step):
             initial["review_type"] = "radiology"
         if not case.visit_mode:
             initial["visit_mode"] = "remote"
+        if not case.opinion_state:
+            initial["opinion_state"] = case.patient_state  # usually where they live
         return SpecialistForm(data, instance=case, initial=initial)
 
     def save(self, form: forms.BaseForm, case: Case, request) -> None:

@@ -10,7 +10,12 @@ from django.shortcuts import get_object_or_404
 
 from requests_app.models import Case
 
-from .models import Opinion, ReviewerChoice
+from .models import Opinion, ReviewerChoice, ReviewerProfile
+
+KIND_ROLE = {
+    ReviewerProfile.Kind.RADIOLOGIST: Opinion.Role.READING,
+    ReviewerProfile.Kind.CLINICAL: Opinion.Role.CONSULTATION,
+}
 
 
 def reviewer_cases(user) -> QuerySet[Case]:
@@ -18,7 +23,9 @@ def reviewer_cases(user) -> QuerySet[Case]:
 
     Two kinds of waiting case are kept from a reviewer although their queue holds them: a case
     they already read (a third opinion must come from someone who saw neither earlier report),
-    and a first reading the patient asked another named specialist for.
+    and a part of the second opinion the patient asked another named specialist of their kind
+    for (in a "both" case the named radiologist holds the reading, the named clinician the
+    consultation).
     """
     cases = Case.objects.for_reviewer(user)
     profile = getattr(user, "reviewer_profile", None) if user.is_authenticated else None
@@ -27,13 +34,16 @@ def reviewer_cases(user) -> QuerySet[Case]:
     read_before = Opinion.objects.filter(
         case=OuterRef("pk"), reviewer=profile, blind_read_at__isnull=False
     )
-    any_report = Opinion.objects.filter(case=OuterRef("pk"), signed_at__isnull=False)
+    my_part = KIND_ROLE[profile.kind]
+    my_part_signed = Opinion.objects.filter(
+        case=OuterRef("pk"), signed_at__isnull=False, role=my_part
+    )
     for_another = ReviewerChoice.objects.filter(
-        case=OuterRef("pk"), reviewer__isnull=False
+        case=OuterRef("pk"), reviewer__kind=profile.kind
     ).exclude(reviewer=profile)
     waiting = Q(status=Case.Status.QUEUED, assigned_reviewer__isnull=True)
     return cases.exclude(
-        waiting & (Exists(read_before) | (Exists(for_another) & ~Exists(any_report)))
+        waiting & (Exists(read_before) | (Exists(for_another) & ~Exists(my_part_signed)))
     )
 
 

@@ -1,11 +1,15 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from requests_app.admin_audit import AuditedModelAdmin
 from requests_app.models import Case
 
 from . import services
+from .credentials import LAPSE_WARNING_DAYS
 from .forms import AssignForm
 from .models import (
     CaseAssignment,
@@ -43,6 +47,7 @@ class SubspecialtyAdmin(AuditedModelAdmin):
 
 class LicenseInline(admin.TabularInline):
     model = ReviewerLicense
+    fields = ["state", "number", "expires_on", "last_verified_on"]
     extra = 1
 
 
@@ -67,6 +72,41 @@ class NewReviewerForm(forms.ModelForm):
         return email
 
 
+def _lapsing_by(day) -> Q:
+    """Reviewers with a licence, or (for mammogram readers) an MQSA period, ending by `day` or
+    without its date."""
+    licence = Q(licenses__expires_on__isnull=True) | Q(licenses__expires_on__lte=day)
+    mqsa = Q(mqsa_initial_qualification_on__isnull=False) & (
+        Q(mqsa_continuing_experience_due__isnull=True)
+        | Q(mqsa_continuing_experience_due__lte=day)
+        | Q(mqsa_continuing_education_due__isnull=True)
+        | Q(mqsa_continuing_education_due__lte=day)
+    )
+    return (Q(licenses__isnull=False) & licence) | mqsa
+
+
+class CredentialFilter(admin.SimpleListFilter):
+    """What coordinators must verify before it lapses: licences and MQSA periods."""
+
+    title = "credentials"
+    parameter_name = "credentials"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("lapsed", "Lapsed or undated"),
+            ("soon", f"Lapse within {LAPSE_WARNING_DAYS} days"),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "lapsed":
+            return queryset.filter(_lapsing_by(today - timedelta(days=1))).distinct()
+        if self.value() == "soon":
+            horizon = today + timedelta(days=LAPSE_WARNING_DAYS)
+            return queryset.filter(_lapsing_by(horizon)).distinct()
+        return queryset
+
+
 @admin.register(ReviewerProfile)
 class ReviewerProfileAdmin(AuditedModelAdmin):
     list_display = [
@@ -76,10 +116,10 @@ class ReviewerProfileAdmin(AuditedModelAdmin):
         "turnaround_days",
         "open_cases",
         "capacity",
-        "mqsa_qualified",
+        "mqsa_status",
         "is_active",
     ]
-    list_filter = ["is_active", "kind", "subspecialties", "mqsa_qualified", "licenses__state"]
+    list_filter = ["is_active", "kind", CredentialFilter, "subspecialties", "licenses__state"]
     list_select_related = ["user"]
     search_fields = ["display_name", "user__email", "institution"]
     raw_id_fields = ["user"]
@@ -94,12 +134,22 @@ class ReviewerProfileAdmin(AuditedModelAdmin):
                 "fields": [
                     "board_certification",
                     "fellowship",
-                    "mqsa_qualified",
-                    "mqsa_qualified_since",
                 ]
             },
         ),
-        ("Practice", {"fields": ["institution", "remote", "in_person"]}),
+        (
+            "MQSA (mammogram readers)",
+            {
+                "fields": [
+                    "mqsa_initial_qualification_on",
+                    "mqsa_continuing_experience_due",
+                    "mqsa_continuing_education_due",
+                    "mqsa_dbt_trained_on",
+                    "mqsa_last_verified_on",
+                ]
+            },
+        ),
+        ("Practice", {"fields": ["institution", "affiliations", "remote", "in_person"]}),
         ("Workload", {"fields": ["turnaround_days", "capacity"]}),
     ]
 
@@ -141,6 +191,12 @@ class ReviewerProfileAdmin(AuditedModelAdmin):
                 email=form.cleaned_data["email"], display_name=obj.display_name
             )
         super().save_model(request, obj, form, change)
+
+    @admin.display(description="MQSA")
+    def mqsa_status(self, obj: ReviewerProfile) -> str:
+        if obj.mqsa_initial_qualification_on is None:
+            return "-"
+        return "current" if obj.mqsa_current_on(timezone.localdate()) else "lapsed"
 
 
 @admin.register(CaseAssignment)
@@ -200,6 +256,7 @@ class OpinionAdmin(CoordinatorAccess, AuditedModelAdmin):
         "code",
         "case",
         "reviewer",
+        "role",
         "round",
         "claimed_at",
         "blind_read_at",
@@ -207,7 +264,7 @@ class OpinionAdmin(CoordinatorAccess, AuditedModelAdmin):
         "signed_at",
         "released_at",
     ]
-    list_filter = ["round", "radpeer"]
+    list_filter = ["role", "round", "radpeer", "urgent_finding"]
     list_select_related = ["case", "reviewer"]
     search_fields = ["code", "case__code"]
     inlines = [QuestionInline]

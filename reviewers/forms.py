@@ -3,8 +3,9 @@ from django.utils.html import format_html
 
 from requests_app.models import Case
 
+from . import meaning
 from .matching import Matches
-from .models import READ_BIRADS, SIGNIFICANT_RADPEER, Opinion, Radpeer, ReviewerProfile, TieBreak
+from .models import READ_BIRADS, Opinion, Radpeer, ReviewerProfile, TieBreak
 
 FIRST_AVAILABLE = "first"
 
@@ -32,8 +33,9 @@ def reviewer_choice_field(matches: Matches, *, initial: ReviewerProfile | None) 
         required=False,
         initial=str(initial.pk) if initial else FIRST_AVAILABLE,
         help_text=(
-            "Every specialist listed is licensed where you live and independent of the place "
-            "that did your scan."
+            "Every specialist listed holds a current licence for the state you will be in when "
+            "you receive the opinion, and none of the places they told us they work is the "
+            "place that did your scan."
         ),
     )
     field.matches = matches
@@ -54,12 +56,16 @@ def chosen_reviewer(field: forms.Field, value: str) -> tuple[ReviewerProfile | N
 class BlindReadForm(forms.ModelForm):
     class Meta:
         model = Opinion
-        fields = ["findings", "impression", "birads"]
+        fields = ["findings", "impression", "birads", "breast_density"]
         widgets = {
             "findings": forms.Textarea(attrs={"rows": 8}),
             "impression": forms.Textarea(attrs={"rows": 4}),
+            "breast_density": forms.RadioSelect,
         }
-        labels = {"birads": "Your BI-RADS category"}
+        labels = {"birads": "Your BI-RADS category", "breast_density": "Breast density"}
+        help_texts = {
+            "breast_density": "Required in every mammography report (21 CFR 900.12(c)(1)(vi)).",
+        }
 
     def __init__(self, *args, case: Case, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,6 +76,35 @@ class BlindReadForm(forms.ModelForm):
             self.fields["birads"].choices = [("", "Choose one"), *READ_BIRADS]
         else:
             del self.fields["birads"]
+        if case.is_mammography:
+            self.fields["breast_density"].required = True
+            self.fields["breast_density"].choices = meaning.DENSITY_CHOICES
+        else:
+            del self.fields["breast_density"]
+
+
+class ConsultationForm(forms.ModelForm):
+    """A clinical specialist's consultation: assessment and advice, no image grades."""
+
+    class Meta:
+        model = Opinion
+        fields = ["findings", "recommendations", "patient_summary"]
+        widgets = {
+            "findings": forms.Textarea(attrs={"rows": 8}),
+            "recommendations": forms.Textarea(attrs={"rows": 4}),
+            "patient_summary": forms.Textarea(attrs={"rows": 4}),
+        }
+        labels = {
+            "findings": "Your assessment",
+            "recommendations": "Your recommendations",
+            "patient_summary": "Summary for the patient",
+        }
+        help_texts = {"patient_summary": "Plain words the patient will read first: no jargon."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = True
 
 
 class GradeForm(forms.ModelForm):
@@ -77,14 +112,16 @@ class GradeForm(forms.ModelForm):
         model = Opinion
         fields = [
             "radpeer",
-            "concordance_comment",
             "original_birads",
+            "recommendation_change",
+            "concordance_comment",
             "tie_break",
             "recommendations",
             "patient_summary",
         ]
         widgets = {
             "radpeer": forms.RadioSelect,
+            "recommendation_change": forms.RadioSelect,
             "tie_break": forms.RadioSelect,
             "concordance_comment": forms.Textarea(attrs={"rows": 3}),
             "recommendations": forms.Textarea(attrs={"rows": 3}),
@@ -92,14 +129,21 @@ class GradeForm(forms.ModelForm):
         }
         labels = {"concordance_comment": "Comment on the discrepancy"}
         help_texts = {
-            "concordance_comment": "Required from 2b up.",
+            "radpeer": "For peer learning: the patient never sees the grade.",
+            "concordance_comment": (
+                "Required whenever anything differs: the patient reads this comment, in plain "
+                "words, instead of a grade."
+            ),
             "patient_summary": "Plain words the patient will read first: no jargon.",
         }
 
     def __init__(self, *args, case: Case, third_opinion: bool, **kwargs):
         super().__init__(*args, **kwargs)
+        self.case = case
         self.fields["radpeer"].required = True
         self.fields["radpeer"].choices = Radpeer.choices
+        self.fields["recommendation_change"].required = True
+        self.fields["recommendation_change"].choices = meaning.Recommendation.choices
         self.fields["patient_summary"].required = True
         if case.is_mammogram:
             self.fields["original_birads"].choices = [("", "Not stated"), *READ_BIRADS]
@@ -113,11 +157,17 @@ class GradeForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if (
-            cleaned.get("radpeer") in SIGNIFICANT_RADPEER
-            and not cleaned.get("concordance_comment", "").strip()
+        original = cleaned.get("original_birads") or self.case.birads.replace("unknown", "")
+        if not cleaned.get("concordance_comment", "").strip() and meaning.anything_differs(
+            radpeer=cleaned.get("radpeer", ""),
+            birads_before=original,
+            birads_after=self.instance.birads,
+            recommendation=cleaned.get("recommendation_change", ""),
         ):
-            self.add_error("concordance_comment", "Explain the discrepancy (required from 2b up).")
+            self.add_error(
+                "concordance_comment",
+                "Explain the discrepancy: the patient reads this comment instead of a grade.",
+            )
         return cleaned
 
 
@@ -134,6 +184,27 @@ class SignForm(forms.Form):
         required=False,
         help_text="Leave empty to generate the report PDF from what you wrote above.",
     )
+    urgent_finding = forms.BooleanField(
+        label="Urgent or significant unexpected finding: the care team must call the patient "
+        "and their doctor",
+        required=False,
+        help_text=(
+            "As the ACR Practice Parameter for Communication of Diagnostic Imaging Findings "
+            "describes: a finding that needs urgent or non-routine attention."
+        ),
+    )
+    urgent_finding_note = forms.CharField(
+        label="What the care team should tell them",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("urgent_finding") and not cleaned.get("urgent_finding_note", "").strip():
+            self.add_error("urgent_finding_note", "Say what the finding is and what is needed.")
+        return cleaned
 
 
 class QuestionForm(forms.Form):

@@ -6,9 +6,16 @@ state a rule without building a database. `match_case` loads the facts in a few 
 
 The rules, each for a reason that is not ours to relax:
 - subspecialty: the case's queue (or what the patient asked for) must be one the reviewer reads;
-- licensure: a physician may only give an opinion to a patient in a state where they are licensed;
-- MQSA: only MQSA-qualified physicians may interpret mammograms (21 CFR 900.12);
-- conflict of interest: nobody from the facility that did the original read grades it;
+- kind: an image reading is a radiologist's, a consultation a clinical specialist's (a "both"
+  case needs one of each, reading first: `reviewers.readers`);
+- licensure: a physician may only give an opinion to a patient who is, at that time, in a state
+  where they hold a current licence (FSMB telemedicine policy): the state the patient will be in,
+  which for an in-person visit is the visit's state, not where they live;
+- MQSA: whoever interprets a mammogram, whatever their profile says they are, must be MQSA
+  qualified with current continuing experience and education, and trained in tomosynthesis to
+  read a tomosynthesis study (21 CFR 900.12(a)(1));
+- conflict of interest: nobody who works at the place that did the scan, by any workplace they
+  declared (their institution and every affiliation), reads it;
 - network: when the patient's plan names its in-network reviewers, only those are offered;
 - capacity: a reviewer at their limit of open cases is not offered more;
 - earlier readers never give the tie-breaking third opinion (it must be independent of both).
@@ -18,12 +25,24 @@ Ranked by usual turnaround, then by how loaded the reviewer is.
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
-from requests_app.models import Case, ReviewType, VisitMode
+from records.models import Instance
+from requests_app.models import Case, VisitMode
 
+from . import readers
+from .credentials import licence_current
 from .models import Opinion, ReviewerProfile
+
+# Digital breast tomosynthesis objects (DICOM PS3.4): the tomosynthesis volume and its projections.
+TOMOSYNTHESIS_SOP_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.13.1.3",  # Breast Tomosynthesis Image Storage
+    "1.2.840.10008.5.1.4.1.1.13.1.4",  # Breast Projection X-Ray Image Storage, For Presentation
+    "1.2.840.10008.5.1.4.1.1.13.1.5",  # Breast Projection X-Ray Image Storage, For Processing
+)
 
 # Words that say nothing about which hospital is meant ("The Springfield General Hospital, Inc.").
 _NOISE = {"the", "of", "inc", "llc", "at", "and"}
@@ -50,10 +69,11 @@ class Need:
     """What a case asks of its reader."""
 
     subspecialty: str
-    review_type: str = ReviewType.RADIOLOGY
+    role: str = Opinion.Role.READING
     clinical_specialty: str = ""
-    patient_state: str = ""
+    opinion_state: str = ""  # where the patient will be when the opinion is given
     mammography: bool = False
+    tomosynthesis: bool = False
     facility: str = ""
     visit_mode: str = VisitMode.REMOTE
     in_network: frozenset[int] | None = None
@@ -69,9 +89,12 @@ class ReviewerFacts:
     kind: str = ReviewerProfile.Kind.RADIOLOGIST
     clinical_specialty: str = ""
     subspecialties: frozenset[str] = frozenset()
-    states: frozenset[str] = frozenset()
-    mqsa_qualified: bool = False
-    institution: str = ""
+    states: frozenset[str] = frozenset()  # current licences only
+    states_on_record: frozenset[str] = frozenset()  # current or not
+    mqsa_on_record: bool = False
+    mqsa_current: bool = False
+    dbt_trained: bool = False
+    workplaces: tuple[str, ...] = ()
     remote: bool = True
     in_person: bool = False
     turnaround_days: int = 5
@@ -81,16 +104,26 @@ class ReviewerFacts:
     fellowship: str = ""
 
     @classmethod
-    def from_profile(cls, profile: ReviewerProfile, *, open_cases: int) -> "ReviewerFacts":
+    def from_profile(
+        cls, profile: ReviewerProfile, *, open_cases: int, on: date
+    ) -> "ReviewerFacts":
+        """The reviewer as matching sees them on day `on`: lapsed credentials do not count."""
+        licences = list(profile.licenses.all())
         return cls(
             id=profile.pk,
             name=profile.display_name,
             kind=profile.kind,
             clinical_specialty=profile.clinical_specialty,
             subspecialties=frozenset(s.slug for s in profile.subspecialties.all()),
-            states=frozenset(lic.state for lic in profile.licenses.all()),
-            mqsa_qualified=profile.mqsa_qualified,
-            institution=profile.institution,
+            states=frozenset(
+                lic.state for lic in licences if licence_current(lic.expires_on, on=on)
+            ),
+            states_on_record=frozenset(lic.state for lic in licences),
+            mqsa_on_record=profile.mqsa_initial_qualification_on is not None,
+            mqsa_current=profile.mqsa_current_on(on),
+            dbt_trained=profile.mqsa_dbt_trained_on is not None
+            and profile.mqsa_dbt_trained_on <= on,
+            workplaces=profile.workplaces,
             remote=profile.remote,
             in_person=profile.in_person,
             turnaround_days=profile.turnaround_days,
@@ -118,30 +151,53 @@ class Matches:
 
 
 def _kind_fits(need: Need, r: ReviewerFacts) -> bool:
-    if need.review_type == ReviewType.RADIOLOGY:
+    if need.role == Opinion.Role.READING:
         return r.kind == ReviewerProfile.Kind.RADIOLOGIST
-    if need.review_type == ReviewType.CLINICAL:
-        wanted = need.clinical_specialty
-        specific = wanted and wanted != "other"
-        return r.kind == ReviewerProfile.Kind.CLINICAL and (
-            not specific or r.clinical_specialty == wanted
+    wanted = need.clinical_specialty
+    specific = wanted and wanted != "other"
+    return r.kind == ReviewerProfile.Kind.CLINICAL and (
+        not specific or r.clinical_specialty == wanted
+    )
+
+
+def credential_problems(need: Need, r: ReviewerFacts) -> list[str]:
+    """The licensing and MQSA rules alone: checked again when the reviewer signs, because a
+    credential can lapse between taking a case and signing its report."""
+    problems = []
+    reads_images = need.role == Opinion.Role.READING
+    if need.opinion_state and need.opinion_state not in r.states:
+        problems.append(
+            f"has no current licence in {need.opinion_state} on record (lapsed or undated)"
+            if need.opinion_state in r.states_on_record
+            else f"is not licensed in {need.opinion_state}"
         )
-    return True  # both: a radiologist re-reads and a clinical specialist advises
+    # Keyed on the part, not the profile: whoever interprets a mammogram needs MQSA.
+    if need.mammography and reads_images and not r.mqsa_current:
+        problems.append(
+            "has MQSA qualification that lapsed or lacks its continuing dates"
+            if r.mqsa_on_record
+            else "is not MQSA-qualified to read mammograms"
+        )
+    if need.tomosynthesis and reads_images and not r.dbt_trained:
+        problems.append("has no tomosynthesis (DBT) training on record")
+    return problems
 
 
 def check(need: Need, r: ReviewerFacts) -> list[str]:
     """Why this reviewer may not take the case; empty when they may."""
     problems = []
+    reads_images = need.role == Opinion.Role.READING
     if need.subspecialty not in r.subspecialties:
         problems.append(f"does not read the {need.subspecialty.replace('_', ' ')} queue")
     if not _kind_fits(need, r):
-        problems.append("is not the kind of specialist asked for")
-    if need.patient_state and need.patient_state not in r.states:
-        problems.append(f"is not licensed in {need.patient_state}")
-    if need.mammography and r.kind == ReviewerProfile.Kind.RADIOLOGIST and not r.mqsa_qualified:
-        problems.append("is not MQSA-qualified to read mammograms")
-    if need.facility and r.institution and same_facility(need.facility, r.institution):
-        problems.append("works where the original read was done (conflict of interest)")
+        problems.append(
+            "is not a radiologist, and this part is an image reading"
+            if reads_images
+            else "is not the kind of clinical specialist asked for"
+        )
+    problems += credential_problems(need, r)
+    if need.facility and any(same_facility(need.facility, place) for place in r.workplaces):
+        problems.append("works where the scan was done (conflict of interest)")
     if need.in_network is not None and r.id not in need.in_network:
         problems.append("is not in network for the patient's plan")
     if need.visit_mode == VisitMode.IN_PERSON and not r.in_person:
@@ -162,12 +218,14 @@ def why_fits(need: Need, r: ReviewerFacts) -> tuple[str, ...]:
         why.append(f"Fellowship-trained: {r.fellowship}.")
     if r.board_certification:
         why.append(f"Board-certified: {r.board_certification}.")
-    if need.mammography and r.mqsa_qualified:
+    if need.mammography and need.role == Opinion.Role.READING and r.mqsa_current:
         why.append("MQSA-qualified to read mammograms.")
-    if need.patient_state:
-        why.append(f"Licensed in {need.patient_state}, where you live.")
+    if need.opinion_state:
+        why.append(
+            f"Licensed in {need.opinion_state}, where you will be when you receive the opinion."
+        )
     if need.facility:
-        why.append("Independent of the facility that did the first reading.")
+        why.append("None of the places they told us they work is the place that did your scan.")
     if need.in_network is not None:
         why.append("In network for your plan.")
     days = "day" if r.turnaround_days == 1 else "days"
@@ -217,22 +275,32 @@ def need_for_case(
     in_network_ids: Collection[int] | None = None,
     exclude_ids: Collection[int] = (),
     earlier: frozenset[int] | None = None,
+    opinion_state: str = "",
+    signed: set[str] | None = None,
+    tomosynthesis: bool | None = None,
 ) -> Need:
     """The need of a case: its queue once routed, else what the patient asked for.
 
     `in_network_ids`: the reviewers in network for the patient's plan when the insurance app knows
-    them (None = unknown, nobody is excluded for it). `earlier`: the case's earlier readers when
-    the caller loaded them for many cases at once (None = look them up).
+    them (None = unknown, nobody is excluded for it). `earlier`, `signed` (its signed parts) and
+    `tomosynthesis`: what the caller loaded for many cases at once (None = look it up).
     """
     if earlier is None:
         earlier = earlier_readers(case) if case.pk else frozenset()
     slug = subspecialty or case.queue_id or case.requested_subspecialty_id or "general"
     return Need(
         subspecialty=slug,
-        review_type=case.review_type or ReviewType.RADIOLOGY,
+        role=readers.next_role(case, signed=signed),
         clinical_specialty=case.clinical_specialty,
-        patient_state=case.patient_state,
+        # Until the patient says where they will be (the specialist step), where they live is
+        # the best guess for the list they are shown.
+        opinion_state=opinion_state or case.opinion_state or case.patient_state,
         mammography=case.is_mammogram,
+        tomosynthesis=(
+            tomosynthesis
+            if tomosynthesis is not None
+            else bool(case.pk) and has_tomosynthesis(case)
+        ),
         facility=case.facility_name,
         visit_mode=case.visit_mode or VisitMode.REMOTE,
         in_network=frozenset(in_network_ids) if in_network_ids is not None else None,
@@ -240,8 +308,25 @@ def need_for_case(
     )
 
 
-def load_reviewers(queryset=None) -> list[ReviewerFacts]:
-    """Active reviewers as facts, with their open cases counted, in three queries."""
+def has_tomosynthesis(case: Case) -> bool:
+    return case.pk in tomosynthesis_cases([case])
+
+
+def tomosynthesis_cases(cases: Iterable[Case]) -> set[int]:
+    """Which of these cases hold a tomosynthesis study, in one query."""
+    return set(
+        Instance.objects.filter(
+            series__study__case__in=[case.pk for case in cases],
+            sop_class_uid__in=TOMOSYNTHESIS_SOP_CLASSES,
+        )
+        .values_list("series__study__case_id", flat=True)
+        .distinct()
+    )
+
+
+def load_reviewers(queryset=None, *, on: date | None = None) -> list[ReviewerFacts]:
+    """Active reviewers as facts on day `on` (today), with their open cases, in three queries."""
+    on = on or timezone.localdate()
     queryset = queryset if queryset is not None else ReviewerProfile.objects.all()
     profiles = (
         queryset.filter(is_active=True)
@@ -252,7 +337,7 @@ def load_reviewers(queryset=None) -> list[ReviewerFacts]:
         )
         .prefetch_related("subspecialties", "licenses")
     )
-    return [ReviewerFacts.from_profile(p, open_cases=p.open_count) for p in profiles]
+    return [ReviewerFacts.from_profile(p, open_cases=p.open_count, on=on) for p in profiles]
 
 
 def match_case(
@@ -260,9 +345,15 @@ def match_case(
     *,
     subspecialty: str | None = None,
     in_network_ids: Collection[int] | None = None,
+    opinion_state: str = "",
 ) -> Matches:
     """Everyone who may read this case, ranked; the wizard and the portal both ask this."""
-    need = need_for_case(case, subspecialty=subspecialty, in_network_ids=in_network_ids)
+    need = need_for_case(
+        case,
+        subspecialty=subspecialty,
+        in_network_ids=in_network_ids,
+        opinion_state=opinion_state,
+    )
     return rank(need, load_reviewers())
 
 
@@ -275,3 +366,13 @@ def reasons_not_eligible(case: Case, reviewer: ReviewerProfile) -> list[str]:
         # Their own open case is already counted in their load.
         facts = replace(facts, open_cases=facts.open_cases - 1)
     return check(need_for_case(case), facts)
+
+
+def credential_problems_for(case: Case, reviewer: ReviewerProfile) -> list[str]:
+    """Why this reviewer's credentials do not cover this case today (empty = they do)."""
+    (facts,) = load_reviewers(ReviewerProfile.objects.filter(pk=reviewer.pk)) or [None]
+    if facts is None:
+        return ["is not an active reviewer"]
+    role = case.opinions.filter(reviewer=reviewer).values_list("role", flat=True).last()
+    need = replace(need_for_case(case), role=role or Opinion.Role.READING)
+    return credential_problems(need, facts)

@@ -10,6 +10,7 @@ from localflavor.us.models import USStateField
 
 from requests_app.models import BiRads, BodyRegion, Case, ClinicalSpecialty, ExamType
 
+from . import credentials, meaning
 from .routing import split_list
 
 
@@ -33,8 +34,9 @@ class Subspecialty(models.Model):
 class ReviewerProfile(models.Model):
     """A specialist who reads studies and writes second-opinion reports.
 
-    What matching needs is kept as plain fields: a coordinator checks credentials once (board,
-    fellowship, licences, MQSA) and records them here; `reviewers.matching` only reads them.
+    What matching needs is kept as plain fields: a coordinator verifies credentials (board,
+    fellowship, licences, MQSA) against their primary sources, records them here with their dates,
+    and checks them again before they lapse; `reviewers.matching` only reads them.
     """
 
     class Kind(models.TextChoices):
@@ -62,13 +64,47 @@ class ReviewerProfile(models.Model):
         max_length=200, blank=True, help_text="Fellowship training, e.g. Neuroradiology, 2009."
     )
     # Mammography may only be interpreted by a physician who meets the MQSA requirements
-    # (21 CFR 900.12); breast cases are never offered to anyone else.
-    mqsa_qualified = models.BooleanField("MQSA-qualified for mammography", default=False)
-    mqsa_qualified_since = models.DateField("MQSA-qualified since", null=True, blank=True)
+    # (21 CFR 900.12(a)(1)): the initial qualifications, then continuing experience (960
+    # mammograms in 24 months) and continuing education (15 category I CME hours in 36 months),
+    # and 8 hours of training before interpreting a new modality such as tomosynthesis (DBT).
+    # A reader whose dates have passed, or were never recorded, is not offered a mammogram.
+    mqsa_initial_qualification_on = models.DateField(
+        "MQSA initial qualifications met on",
+        null=True,
+        blank=True,
+        help_text="Empty: does not interpret mammograms.",
+    )
+    mqsa_continuing_experience_due = models.DateField(
+        "MQSA continuing experience due",
+        null=True,
+        blank=True,
+        help_text="End of the current 24-month period in which 960 mammograms must be read.",
+    )
+    mqsa_continuing_education_due = models.DateField(
+        "MQSA continuing education due",
+        null=True,
+        blank=True,
+        help_text="End of the current 36-month period in which 15 CME hours must be earned.",
+    )
+    mqsa_dbt_trained_on = models.DateField(
+        "DBT (tomosynthesis) training completed on",
+        null=True,
+        blank=True,
+        help_text="The 8 hours of new-modality training; empty: no tomosynthesis studies.",
+    )
+    mqsa_last_verified_on = models.DateField("MQSA records last verified on", null=True, blank=True)
     institution = models.CharField(
         max_length=200,
         blank=True,
-        help_text="Where they practise: cases whose original read was done there are not offered.",
+        help_text="Where they mainly practise: cases whose scan was done there are not offered.",
+    )
+    affiliations = models.TextField(
+        blank=True,
+        help_text=(
+            "Every other hospital, imaging centre, practice or group they work for or hold an "
+            "appointment at, one per line: cases whose scan was done at any of them are not "
+            "offered."
+        ),
     )
     remote = models.BooleanField("reads remotely", default=True)
     in_person = models.BooleanField("sees patients in person", default=False)
@@ -87,12 +123,34 @@ class ReviewerProfile(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
+    @property
+    def workplaces(self) -> tuple[str, ...]:
+        """The institution and every declared affiliation, for the independence check."""
+        lines = [self.institution, *self.affiliations.splitlines()]
+        return tuple(line.strip() for line in lines if line.strip())
+
+    def mqsa_current_on(self, day) -> bool:
+        return credentials.mqsa_current(
+            initial=self.mqsa_initial_qualification_on,
+            experience_due=self.mqsa_continuing_experience_due,
+            education_due=self.mqsa_continuing_education_due,
+            on=day,
+        )
+
 
 class ReviewerLicense(models.Model):
-    """A state medical licence: a specialist may only give an opinion where the patient lives."""
+    """A state medical licence. A physician may give an opinion only to a patient who is, at that
+    time, in a state where they hold a current licence (FSMB telemedicine policy)."""
 
     reviewer = models.ForeignKey(ReviewerProfile, on_delete=models.CASCADE, related_name="licenses")
     state = USStateField()
+    number = models.CharField("licence number", max_length=40, blank=True)
+    expires_on = models.DateField(
+        null=True, blank=True, help_text="Empty or past: the licence does not count."
+    )
+    last_verified_on = models.DateField(
+        null=True, blank=True, help_text="When it was last checked with the state board."
+    )
 
     class Meta:
         ordering = ["state"]
@@ -212,35 +270,43 @@ class ReviewerChoice(models.Model):
 
 
 class Radpeer(models.TextChoices):
-    """ACR RADPEER scores: how the original interpretation compares with this reading."""
+    """ACR RADPEER scores (2016 scoring), in the ACR's words: how the original interpretation
+    compares with this reading. For reviewers and coordinators only: RADPEER serves peer learning,
+    and patients are told what a difference means for them (`reviewers.meaning`), never a grade.
+    """
 
-    CONCUR = "1", "1: Concur with the original interpretation"
-    MINOR_UNLIKELY = "2a", "2a: Discrepancy in interpretation, unlikely clinically significant"
-    MINOR_LIKELY = "2b", "2b: Discrepancy in interpretation, likely clinically significant"
-    MAJOR_UNLIKELY = "3a", "3a: Should be made most of the time, unlikely clinically significant"
-    MAJOR_LIKELY = "3b", "3b: Should be made most of the time, likely clinically significant"
+    CONCUR = "1", "1: Concur with interpretation"
+    MINOR_UNLIKELY = (
+        "2a",
+        (
+            "2a: Discrepancy in interpretation/not ordinarily expected to be made (understandable "
+            "miss); unlikely to be clinically significant"
+        ),
+    )
+    MINOR_LIKELY = (
+        "2b",
+        (
+            "2b: Discrepancy in interpretation/not ordinarily expected to be made (understandable "
+            "miss); likely to be clinically significant"
+        ),
+    )
+    MAJOR_UNLIKELY = (
+        "3a",
+        (
+            "3a: Discrepancy in interpretation/should be made most of the time; unlikely to be "
+            "clinically significant"
+        ),
+    )
+    MAJOR_LIKELY = (
+        "3b",
+        (
+            "3b: Discrepancy in interpretation/should be made most of the time; likely to be "
+            "clinically significant"
+        ),
+    )
 
-
-# From 2b up the difference may change care: the reviewer must explain it, and the patient is
-# offered a tie-breaking third opinion.
-SIGNIFICANT_RADPEER = {Radpeer.MINOR_LIKELY, Radpeer.MAJOR_UNLIKELY, Radpeer.MAJOR_LIKELY}
 
 READ_BIRADS = [choice for choice in BiRads.choices if choice[0] != BiRads.UNKNOWN]
-
-# What each BI-RADS category asks the patient to do next (ACR BI-RADS Atlas, 5th edition):
-# a change of category within the same group does not change care, a change across groups does.
-BIRADS_MANAGEMENT = {
-    "0": "additional imaging",
-    "1": "routine screening",
-    "2": "routine screening",
-    "3": "short-interval follow-up",
-    "4": "biopsy",
-    "4A": "biopsy",
-    "4B": "biopsy",
-    "4C": "biopsy",
-    "5": "biopsy",
-    "6": "treatment of known cancer",
-}
 
 
 class TieBreak(models.TextChoices):
@@ -255,16 +321,24 @@ def opinion_pdf_key(opinion: "Opinion", filename: str) -> str:
 
 
 class Opinion(models.Model):
-    """One specialist's reading of one case, read blind first and then compared.
+    """One specialist's reading of one case, read blind first and then compared; or a clinical
+    specialist's consultation.
 
     Round 1 is the second opinion; round 2 is the tie-breaking third opinion. Phase one (the blind
     read) is filed before the original report, the patient's BI-RADS and any earlier opinion are
     shown, so they cannot anchor it; phase two grades concordance; signing makes the PDF.
+    Only a radiologist's reading carries image grades (BI-RADS, density, RADPEER); a consultation
+    is written with the records open and carries none.
     """
+
+    class Role(models.TextChoices):
+        READING = "reading", "Image reading (radiologist)"
+        CONSULTATION = "consultation", "Consultation (clinical specialist)"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="opinions")
     reviewer = models.ForeignKey(ReviewerProfile, on_delete=models.PROTECT, related_name="opinions")
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.READING)
     round = models.PositiveSmallIntegerField(default=1)
     claimed_at = models.DateTimeField(default=timezone.now)
     released_at = models.DateTimeField(null=True, blank=True)
@@ -273,6 +347,9 @@ class Opinion(models.Model):
     findings = models.TextField(blank=True)
     impression = models.TextField(blank=True)
     birads = models.CharField("BI-RADS", max_length=4, choices=READ_BIRADS, blank=True)
+    breast_density = models.CharField(
+        "breast density", max_length=1, choices=meaning.DENSITY_CHOICES, blank=True
+    )
     blind_read_at = models.DateTimeField(null=True, blank=True)
 
     # Phase two: the original report is open.
@@ -287,6 +364,12 @@ class Opinion(models.Model):
         choices=TieBreak.choices,
         blank=True,
     )
+    recommendation_change = models.CharField(
+        "your recommendation against the original report's",
+        max_length=12,
+        choices=meaning.Recommendation.choices,
+        blank=True,
+    )
     recommendations = models.TextField(blank=True)
     patient_summary = models.TextField("summary for the patient", blank=True)
     graded_at = models.DateTimeField(null=True, blank=True)
@@ -297,6 +380,10 @@ class Opinion(models.Model):
     pdf = models.FileField(upload_to=opinion_pdf_key, max_length=300, blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
     pdf_uploaded = models.BooleanField(default=False)
+    # An urgent or significant unexpected finding (ACR Practice Parameter for Communication of
+    # Diagnostic Imaging Findings): the care team calls the patient and their doctor.
+    urgent_finding = models.BooleanField(default=False)
+    urgent_finding_note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["round", "claimed_at"]
@@ -325,15 +412,26 @@ class Opinion(models.Model):
         return self.round > 1
 
     @property
-    def birads_changes_management(self) -> bool:
-        if not (self.birads and self.original_birads):
-            return False
-        return BIRADS_MANAGEMENT[self.birads] != BIRADS_MANAGEMENT[self.original_birads]
+    def is_consultation(self) -> bool:
+        return self.role == Opinion.Role.CONSULTATION
+
+    @property
+    def meaning(self) -> "meaning.Meaning | None":
+        """What this reading means for the patient, from the one table; None for a consultation
+        or a reading not yet graded."""
+        if self.is_consultation or not self.radpeer:
+            return None
+        return meaning.for_opinion(self)
 
     @property
     def is_discordant(self) -> bool:
-        """2b and up, or a BI-RADS change that changes what the patient should do next."""
-        return self.radpeer in SIGNIFICANT_RADPEER or self.birads_changes_management
+        """The difference may matter for the patient's care, as the table of meaning decides."""
+        found = self.meaning
+        return found is not None and found.may_matter
+
+    @property
+    def density_paragraph(self) -> str:
+        return meaning.density_paragraph(self.breast_density)
 
 
 class FollowUpQuestion(models.Model):

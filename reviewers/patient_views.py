@@ -21,6 +21,7 @@ from requests_app.models import AuditEvent, Case
 from . import services
 from .forms import QuestionForm
 from .models import Opinion, ReviewerChoice
+from .readers import latest_reading, third_opinion_pending
 
 
 def report_section(case: Case) -> dict:
@@ -29,15 +30,14 @@ def report_section(case: Case) -> dict:
         Opinion.objects.filter(case=case, signed_at__isnull=False)
         .select_related("reviewer")
         .prefetch_related("questions")
-        .order_by("round")
+        .order_by("round", "signed_at")
     )
+    latest = latest_reading(signed)
     return {
         "signed": signed,
-        "latest": signed[-1] if signed else None,
+        "latest": latest,
         "choice": ReviewerChoice.objects.filter(case=case).select_related("reviewer").first(),
-        "third_requested": bool(signed)
-        and signed[-1].round == 1
-        and case.status in (Case.Status.QUEUED, Case.Status.IN_REVIEW),
+        "third_requested": third_opinion_pending(case, latest),
         "can_request_third": services.can_request_third_opinion(case),
         "max_questions": services.MAX_FOLLOW_UP_QUESTIONS,
         "question_form": QuestionForm(),

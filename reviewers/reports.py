@@ -5,11 +5,15 @@ from datetime import datetime
 from records.models import Study
 from secondopinion.pdf import render_pdf as render_template_pdf
 
-from .models import Opinion, Radpeer
+from .models import Opinion
 
 
 def render_pdf(opinion: Opinion, *, signed_name: str, signed_at: datetime) -> bytes:
-    """The report a reviewer signs: reading, comparison, recommendations, patient summary."""
+    """The report a reviewer signs: reading, comparison, recommendations, patient summary.
+
+    The patient downloads it, so it says whether a difference may matter, never the RADPEER grade
+    (a peer-learning score, kept for reviewers and coordinators).
+    """
     case = opinion.case
     return render_template_pdf(
         "reviewers/report_pdf.html",
@@ -20,6 +24,5 @@ def render_pdf(opinion: Opinion, *, signed_name: str, signed_at: datetime) -> by
             "studies": Study.objects.filter(case=case),
             "signed_name": signed_name,
             "signed_at": signed_at,
-            "radpeer_scale": Radpeer.choices,
         },
     )

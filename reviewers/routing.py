@@ -39,7 +39,12 @@ WHY = {
     "musculoskeletal": (
         "Joints, bones and muscles are best read by a musculoskeletal radiologist."
     ),
-    "breast": "Breast imaging should be read by a board-certified breast imager.",
+    # Breast imaging is a fellowship, not a board certificate: the ABR's subspecialty
+    # certificates in radiology are neuroradiology, nuclear radiology and pediatric radiology.
+    "breast": (
+        "Breast imaging is best read by a breast imaging radiologist, usually fellowship-trained "
+        "in breast imaging and MQSA-qualified to read mammograms."
+    ),
     "cardiothoracic": "Chest and heart scans are best read by a cardiothoracic radiologist.",
     "abdominal": "Abdomen and pelvis scans are best read by an abdominal radiologist.",
     "nuclear_medicine": "PET and nuclear scans are read by a nuclear medicine specialist.",

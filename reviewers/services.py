@@ -1,7 +1,8 @@
 """Every write about who reads a case and what they say.
 
 Status changes go through `requests_app.services.transition` (queued -> in_review on a claim or an
-assignment, in_review -> queued on a release, in_review -> report_ready on signing,
+assignment, in_review -> queued on a release or when a "both" case's reading is signed and its
+consultation is still to come, in_review -> report_ready on signing the last part,
 report_ready -> queued for a third opinion); the rest is guarded with conditional UPDATEs so a
 double click or two reviewers at once cannot apply a step twice.
 """
@@ -19,13 +20,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from records.services import RecordError, check_pdf
+from requests_app import findings, priority
 from requests_app.models import Case, CaseEvent
 from requests_app.services import CaseError, ensure_editable, transition
 
-from . import reports
-from .matching import reasons_not_eligible
+from . import meaning, readers, reports
+from .matching import credential_problems_for, reasons_not_eligible
 from .models import (
-    SIGNIFICANT_RADPEER,
     FollowUpQuestion,
     Opinion,
     ReviewerChoice,
@@ -57,11 +58,15 @@ def choose_reviewer(
 
 
 def reserved_for_another(case: Case, reviewer: ReviewerProfile) -> bool:
-    """A first reading the patient asked a named specialist for is theirs to claim."""
-    if case.opinions.filter(signed_at__isnull=False).exists():
+    """The part of a second opinion the patient asked a named specialist for is theirs to claim.
+
+    A "both" case has two parts: the named specialist holds the one their kind fills.
+    """
+    role = readers.next_role(case)
+    if role not in readers.missing_roles(case):
         return False  # a third opinion goes to whoever is free and qualified
     return (
-        ReviewerChoice.objects.filter(case=case, reviewer__isnull=False)
+        ReviewerChoice.objects.filter(case=case, reviewer__kind=readers.KIND_FOR[role])
         .exclude(reviewer=reviewer)
         .exists()
     )
@@ -93,8 +98,11 @@ def create_reviewer_account(*, email: str, display_name: str):
 # --- Claiming, assigning, releasing --------------------------------------------------------------
 
 
-def _next_round(case: Case) -> int:
-    return 1 + case.opinions.filter(signed_at__isnull=False).count()
+def _new_opinion(case: Case, reviewer: ReviewerProfile) -> Opinion:
+    role = readers.next_role(case)
+    return Opinion.objects.create(
+        case=case, reviewer=reviewer, role=role, round=readers.next_round(case, role)
+    )
 
 
 def _ensure_eligible(case: Case, reviewer: ReviewerProfile, *, who: str) -> None:
@@ -124,7 +132,7 @@ def claim_case(case: Case, *, reviewer: ReviewerProfile, by) -> Opinion:
                 message="A specialist took your case and is reading the images.",
                 assigned_reviewer=reviewer,
             )
-            return Opinion.objects.create(case=case, reviewer=reviewer, round=_next_round(case))
+            return _new_opinion(case, reviewer)
     except (CaseError, IntegrityError) as exc:
         raise ReviewError("Another specialist has just taken this case.") from exc
 
@@ -156,7 +164,7 @@ def assign_case(case: Case, *, reviewer: ReviewerProfile, by) -> Opinion:
             Opinion.objects.filter(
                 case=case, released_at__isnull=True, signed_at__isnull=True
             ).update(released_at=timezone.now())
-            return Opinion.objects.create(case=case, reviewer=reviewer, round=_next_round(case))
+            return _new_opinion(case, reviewer)
     except IntegrityError as exc:
         raise ReviewError("The case changed meanwhile; reload and try again.") from exc
 
@@ -217,18 +225,30 @@ def _guard_open(opinion: Opinion, by) -> Opinion:
 
 
 def file_blind_read(
-    opinion: Opinion, *, by, findings: str, impression: str, birads: str = ""
+    opinion: Opinion,
+    *,
+    by,
+    findings: str,
+    impression: str,
+    birads: str = "",
+    breast_density: str = "",
 ) -> None:
     """Phase one: the reviewer's own reading, from the images and question alone.
 
     Filing it opens the original report (and, for a third opinion, the second opinion); it
-    cannot be changed afterwards, which is what makes the comparison honest.
+    cannot be changed afterwards, which is what makes the comparison honest. Only a reading
+    files image grades; a mammogram's reading carries the breast density its report must state
+    (21 CFR 900.12(c)(1)(vi)).
     """
     _guard_open(opinion, by)
+    if opinion.is_consultation:
+        raise ReviewError("A consultation has no image reading: write the consultation.")
     if not findings.strip() or not impression.strip():
         raise ReviewError("Write your findings and your impression.")
     if opinion.case.is_mammogram and not birads:
         raise ReviewError("Give a BI-RADS category for a breast imaging case.")
+    if opinion.case.is_mammography and not breast_density:
+        raise ReviewError("Give the breast density (a to d) for a mammogram.")
     now = timezone.now()
     with transaction.atomic():
         updated = Opinion.objects.filter(
@@ -237,6 +257,7 @@ def file_blind_read(
             findings=findings.strip(),
             impression=impression.strip(),
             birads=birads,
+            breast_density=breast_density if opinion.case.is_mammography else "",
             blind_read_at=now,
         )
         if updated != 1:
@@ -250,6 +271,38 @@ def file_blind_read(
     opinion.refresh_from_db()
 
 
+def file_consultation(
+    opinion: Opinion, *, by, assessment: str, recommendations: str, patient_summary: str
+) -> None:
+    """A clinical specialist's consultation, written with the records open; no image grades.
+
+    It is then signed like a reading.
+    """
+    _guard_open(opinion, by)
+    if not opinion.is_consultation:
+        raise ReviewError("This is an image reading: file your reading and grade it.")
+    if not (assessment.strip() and recommendations.strip() and patient_summary.strip()):
+        raise ReviewError("Write your assessment, your recommendations and the patient's summary.")
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Opinion.objects.filter(pk=opinion.pk, signed_at__isnull=True).update(
+            findings=assessment.strip(),
+            recommendations=recommendations.strip(),
+            patient_summary=patient_summary.strip(),
+            blind_read_at=now,
+            graded_at=now,
+        )
+        if updated != 1:
+            raise ReviewError("This consultation was already signed.")
+        CaseEvent.objects.create(
+            case=opinion.case,
+            at=now,
+            actor=by,
+            message="The clinical specialist wrote their consultation.",
+        )
+    opinion.refresh_from_db()
+
+
 def grade_concordance(
     opinion: Opinion,
     *,
@@ -258,15 +311,27 @@ def grade_concordance(
     comment: str = "",
     original_birads: str = "",
     tie_break: str = "",
+    recommendation_change: str = meaning.Recommendation.SAME,
     recommendations: str = "",
     patient_summary: str,
 ) -> None:
     """Phase two: compare with the original report (RADPEER) and write the patient's summary."""
     _guard_open(opinion, by)
+    if opinion.is_consultation:
+        raise ReviewError("A consultation is not graded against the original report.")
     if opinion.is_blind:
         raise ReviewError("File your independent reading first.")
-    if radpeer in SIGNIFICANT_RADPEER and not comment.strip():
-        raise ReviewError("Explain the discrepancy: a comment is required from RADPEER 2b up.")
+    if recommendation_change not in dict(meaning.Recommendation.choices):
+        raise ReviewError("Say how your recommendation compares with the original report's.")
+    if not comment.strip() and meaning.anything_differs(
+        radpeer=radpeer,
+        birads_before=original_birads or opinion.case.birads.replace("unknown", ""),
+        birads_after=opinion.birads,
+        recommendation=recommendation_change,
+    ):
+        raise ReviewError(
+            "Explain the difference: the patient reads your comment, not the RADPEER grade."
+        )
     if opinion.is_third_opinion and not tie_break:
         raise ReviewError("Say which earlier reading yours supports.")
     if not patient_summary.strip():
@@ -276,6 +341,7 @@ def grade_concordance(
         concordance_comment=comment.strip(),
         original_birads=original_birads,
         tie_break=tie_break,
+        recommendation_change=recommendation_change,
         recommendations=recommendations.strip(),
         patient_summary=patient_summary.strip(),
         graded_at=timezone.now(),
@@ -290,18 +356,40 @@ def _signature_matches(typed: str, reviewer: ReviewerProfile) -> bool:
 
 
 def sign_report(
-    opinion: Opinion, *, by, signed_name: str, uploaded: UploadedFile | None = None
+    opinion: Opinion,
+    *,
+    by,
+    signed_name: str,
+    uploaded: UploadedFile | None = None,
+    urgent_finding: bool = False,
+    urgent_finding_note: str = "",
 ) -> None:
-    """in_review -> report_ready: the reviewer signs; the PDF is generated (or theirs is kept).
+    """in_review -> report_ready, or -> queued when a "both" case's consultation is still to
+    come: the reviewer signs; the PDF is generated (or theirs is kept).
 
+    Credentials are checked again: one that lapsed since the claim does not sign. After the
+    signature the case takes the priority the table of meaning gives the reading, a suspicious
+    mammogram result gets its 7-day delivery date, and an urgent finding alerts the coordinators.
     The PDF is made and stored before the database changes (no slow I/O inside a transaction);
     if the signature then loses a race, the stored file is removed again.
     """
     _guard_open(opinion, by)
     if opinion.graded_at is None:
-        raise ReviewError("Grade the comparison with the original report before signing.")
+        raise ReviewError(
+            "Write your consultation before signing."
+            if opinion.is_consultation
+            else "Grade the comparison with the original report before signing."
+        )
     if not _signature_matches(signed_name, opinion.reviewer):
         raise ReviewError("Type your name as it appears on your profile to sign.")
+    if urgent_finding and not urgent_finding_note.strip():
+        raise ReviewError("Say what the urgent finding is, for the care team to pass on.")
+    lapsed = credential_problems_for(opinion.case, opinion.reviewer)
+    if lapsed:
+        raise ReviewError(
+            "You cannot sign now: the reviewer " + "; ".join(lapsed) + ". A care coordinator "
+            "can update your credentials or hand the case to someone else."
+        )
     signed_at = timezone.now()
     if uploaded is not None:
         try:
@@ -325,20 +413,12 @@ def sign_report(
                 pdf=key,
                 pdf_sha256=hashlib.sha256(content).hexdigest(),
                 pdf_uploaded=uploaded is not None,
+                urgent_finding=urgent_finding,
+                urgent_finding_note=urgent_finding_note.strip() if urgent_finding else "",
             )
             if updated != 1:
                 raise ReviewError("This report was already signed.")
-            transition(
-                opinion.case,
-                to=Case.Status.REPORT_READY,
-                allowed_from=[Case.Status.IN_REVIEW],
-                by=by,
-                message=(
-                    "Your third-opinion report is ready."
-                    if opinion.is_third_opinion
-                    else "Your second-opinion report is ready."
-                ),
-            )
+            _after_signature(opinion, by=by, signed_at=signed_at, urgent=urgent_finding)
     except CaseError:
         default_storage.delete(key)
         raise
@@ -346,11 +426,57 @@ def sign_report(
     logger.info("opinion %s signed for case %s", opinion.code, opinion.case.code)
 
 
+def _after_signature(opinion: Opinion, *, by, signed_at, urgent: bool) -> None:
+    """Move the case on from a signature, inside the signing transaction."""
+    case = opinion.case
+    if opinion.round == 1 and readers.missing_roles(case):
+        transition(
+            case,
+            to=Case.Status.QUEUED,
+            allowed_from=[Case.Status.IN_REVIEW],
+            by=by,
+            message=(
+                "The radiologist's reading is signed and you can read it now. A clinical "
+                "specialist will now prepare your consultation."
+            ),
+            assigned_reviewer=None,
+        )
+    else:
+        transition(
+            case,
+            to=Case.Status.REPORT_READY,
+            allowed_from=[Case.Status.IN_REVIEW],
+            by=by,
+            message=(
+                "Your third-opinion report is ready."
+                if opinion.is_third_opinion
+                else "Your second-opinion report is ready."
+            ),
+        )
+    found = opinion.meaning
+    if found is not None and found.priority:
+        priority.raise_priority(
+            case,
+            to=found.priority,
+            reason="the specialist's reading calls for prompt follow-up",
+            by=None,
+        )
+    if opinion.birads in meaning.SUSPICIOUS and case.is_mammogram:
+        findings.flag_result_delivery(case, interpreted_at=signed_at)
+    if urgent:
+        findings.raise_urgent_finding(case, by=by)
+
+
 # --- After the report ----------------------------------------------------------------------------
 
 
 def latest_signed(case: Case) -> Opinion | None:
-    return case.opinions.filter(signed_at__isnull=False).order_by("-round", "-signed_at").first()
+    """The last signed reading (a consultation never decides the comparison)."""
+    return (
+        case.opinions.filter(signed_at__isnull=False, role=Opinion.Role.READING)
+        .order_by("-round", "-signed_at")
+        .first()
+    )
 
 
 def can_request_third_opinion(case: Case) -> bool:

@@ -17,6 +17,7 @@ urlpatterns = [
     path(f"{case}/documents/<uuid:document>/", views.document_download, name="document-download"),
     path(f"{case}/read/", views.read_file, name="read-file"),
     path(f"{case}/grade/", views.read_grade, name="read-grade"),
+    path(f"{case}/consultation/", views.consult_file, name="consult-file"),
     path(f"{case}/sign/", views.read_sign, name="read-sign"),
     path(f"{case}/opinions/<uuid:opinion>/report.pdf", views.opinion_pdf, name="opinion-pdf"),
     path(

@@ -25,15 +25,17 @@ from requests_app.roles import is_reviewer
 
 from . import services, studyzip, viewer
 from .access import get_case_for_reviewer, reviewer_cases
-from .forms import AnswerForm, BlindReadForm, GradeForm, SignForm
+from .forms import AnswerForm, BlindReadForm, ConsultationForm, GradeForm, SignForm
 from .matching import (
     check,
     earlier_readers_by_case,
     load_reviewers,
     need_for_case,
     reasons_not_eligible,
+    tomosynthesis_cases,
 )
 from .models import Opinion, ReviewerProfile
+from .readers import signed_roles_by_case
 
 # Cases per page of each queue and of the reviewer's own list: a busy queue stays one page.
 PORTAL_PAGE_SIZE = 25
@@ -69,9 +71,16 @@ def portal(request: HttpRequest) -> HttpResponse:
     ]
     listed = [case for _, page, _ in queues for case in page]
     earlier = earlier_readers_by_case(listed)
+    signed = signed_roles_by_case(listed)
+    tomosynthesis = tomosynthesis_cases(listed)
     me = load_reviewers(ReviewerProfile.objects.filter(pk=profile.pk))
     for case in listed:
-        need = need_for_case(case, earlier=earlier[case.pk])
+        need = need_for_case(
+            case,
+            earlier=earlier[case.pk],
+            signed=signed[case.pk],
+            tomosynthesis=case.pk in tomosynthesis,
+        )
         case.problems = check(need, me[0]) if me else ["are not active"]
     mine = visible.filter(assigned_reviewer=profile).order_by("-status_changed_at", "-pk")
     context = {
@@ -88,15 +97,18 @@ def _workspace(
     *,
     read_form: BlindReadForm | None = None,
     grade_form: GradeForm | None = None,
+    consult_form: ConsultationForm | None = None,
     sign_form: SignForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """The case as this reviewer may see it now: blind until their own reading is filed."""
+    """The case as this reviewer may see it now: a reader is blind until their own reading is
+    filed; a consultant writes with the records open."""
     profile = request.user.reviewer_profile
     opinion = (
         services.open_opinion(case, profile) if case.assigned_reviewer_id == profile.pk else None
     )
-    unblinded = opinion is not None and not opinion.is_blind
+    consulting = opinion is not None and opinion.is_consultation
+    unblinded = opinion is not None and (not opinion.is_blind or consulting)
     writable = opinion is not None and not opinion.is_signed
     studies = list(Study.objects.filter(case=case).prefetch_related("series"))
     context = {
@@ -134,9 +146,13 @@ def _workspace(
             if series.preview_key and opinion is not None
         ],
     )
-    if writable and opinion.is_blind:
+    if writable and consulting:
+        context["consult_form"] = consult_form or ConsultationForm(instance=opinion)
+        if opinion.graded_at:
+            context["sign_form"] = sign_form or SignForm()
+    if writable and opinion.is_blind and not consulting:
         context["read_form"] = read_form or BlindReadForm(instance=opinion, case=case)
-    if writable and unblinded:
+    if writable and unblinded and not consulting:
         context["grade_form"] = grade_form or GradeForm(
             instance=opinion,
             case=case,
@@ -205,6 +221,7 @@ def read_file(request: HttpRequest, code: UUID) -> HttpResponse:
             findings=form.cleaned_data["findings"],
             impression=form.cleaned_data["impression"],
             birads=form.cleaned_data.get("birads", ""),
+            breast_density=form.cleaned_data.get("breast_density", ""),
         )
     except services.ReviewError as exc:
         messages.error(request, str(exc))
@@ -233,6 +250,7 @@ def read_grade(request: HttpRequest, code: UUID) -> HttpResponse:
             comment=data["concordance_comment"],
             original_birads=data.get("original_birads", ""),
             tie_break=data.get("tie_break", ""),
+            recommendation_change=data["recommendation_change"],
             recommendations=data["recommendations"],
             patient_summary=data["patient_summary"],
         )
@@ -240,6 +258,30 @@ def read_grade(request: HttpRequest, code: UUID) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Comparison saved. Check the report, then sign it.")
+    return redirect(reverse("reviewers:case-detail", args=[case.code]) + "#sign")
+
+
+@login_required
+@require_POST
+def consult_file(request: HttpRequest, code: UUID) -> HttpResponse:
+    """A clinical specialist's consultation: assessment, recommendations, patient summary."""
+    case = get_case_for_reviewer(request.user, code)
+    opinion = _own_opinion(request, case)
+    form = ConsultationForm(request.POST, instance=opinion)
+    if not form.is_valid():
+        return _workspace(request, case, consult_form=form, status=400)
+    try:
+        services.file_consultation(
+            opinion,
+            by=request.user,
+            assessment=form.cleaned_data["findings"],
+            recommendations=form.cleaned_data["recommendations"],
+            patient_summary=form.cleaned_data["patient_summary"],
+        )
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Consultation saved. Check it, then sign it.")
     return redirect(reverse("reviewers:case-detail", args=[case.code]) + "#sign")
 
 
@@ -257,6 +299,8 @@ def read_sign(request: HttpRequest, code: UUID) -> HttpResponse:
             by=request.user,
             signed_name=form.cleaned_data["signed_name"],
             uploaded=form.cleaned_data["pdf"],
+            urgent_finding=form.cleaned_data["urgent_finding"],
+            urgent_finding_note=form.cleaned_data["urgent_finding_note"],
         )
     except services.ReviewError as exc:
         messages.error(request, str(exc))
@@ -374,7 +418,7 @@ def document_download(request: HttpRequest, code: UUID, document: UUID) -> HttpR
     """The patient's records (the original report first of all), once the blind read is filed."""
     case = _reviewer_case(request, code, target_type="document", target_code=document)
     opinion = _own_opinion(request, case)
-    if opinion.is_blind:
+    if opinion.is_blind and not opinion.is_consultation:
         raise Http404("File your own reading first.")
     doc = get_object_or_404(case.documents, code=document)
     record_access(

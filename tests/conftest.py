@@ -146,6 +146,7 @@ COMPLETE_CASE = {
     "clinical_question": "Is the lesion a tumour, and does it need surgery?",
     "review_type": "radiology",
     "visit_mode": "remote",
+    "opinion_state": "IL",
 }
 
 

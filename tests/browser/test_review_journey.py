@@ -112,7 +112,8 @@ def test_discordant_second_opinion_leads_to_a_blind_third_opinion(
     page.get_by_label("Impression").fill("High-grade glioma, not a meningioma.")
     page.get_by_role("button", name="File my reading").click()
     expect(page.get_by_test_id("original-report")).to_contain_text("Original radiology report")
-    page.get_by_label("2b: Discrepancy in interpretation, likely clinically significant").check()
+    page.get_by_label("understandable miss); likely to be clinically significant").check()
+    page.get_by_label("A different next step").check()
     page.get_by_label("Comment on the discrepancy").fill(
         "The original report calls the mass extra-axial; it is intra-axial."
     )
@@ -133,7 +134,7 @@ def test_discordant_second_opinion_leads_to_a_blind_third_opinion(
     # Alice reads the discordant result and asks for a tie-breaking third opinion.
     _log_in(page, base, alice.email)
     page.goto(base + f"/cases/{case.code}/")
-    expect(page.get_by_test_id("concordance")).to_contain_text("differs from the first")
+    expect(page.get_by_test_id("concordance")).to_contain_text("differs from your first report")
     expect(page.get_by_test_id("patient-summary")).to_contain_text("inside the brain itself")
     check_accessibility(page)
     _shot(page, "4-patient-discordant")
@@ -209,7 +210,7 @@ def test_mammogram_opens_as_the_four_standard_views(
 ):
     case = validated_mammogram(alice, tmp_path / "upload")
     imager = make_reviewer(
-        "bea@example.com", "Dr. Bea Imager", subspecialties=("breast",), mqsa_qualified=True
+        "bea@example.com", "Dr. Bea Imager", subspecialties=("breast",), mqsa=True
     )
     services.claim_case(case, reviewer=imager, by=imager.user)
     _log_in(page, live_server.url, imager.user.email)

@@ -14,7 +14,7 @@ from reviewers import services as reviewer_services
 from reviewers.models import Opinion, ReviewerProfile
 from tests.admin_pages import page_form_data
 from tests.conftest import make_case, make_user
-from tests.reviewers.conftest import make_reviewer, queued_case
+from tests.reviewers.conftest import make_reviewer, mqsa_dates, queued_case
 
 # --- Owners ------------------------------------------------------------------------------------
 
@@ -184,7 +184,10 @@ def test_a_correction_that_disqualifies_the_reviewer_sends_the_case_back_to_its_
     held, sam, rita_profile
 ):
     services.correct_clinical_answers(
-        held, by=sam, changes={"patient_state": "WI"}, reason="Moved to Wisconsin."
+        held,
+        by=sam,
+        changes={"opinion_state": "WI"},
+        reason="In Wisconsin when the opinion is given.",
     )
     held.refresh_from_db()
     assert (held.status, held.assigned_reviewer, held.queue_id) == (
@@ -209,7 +212,7 @@ def test_a_mammogram_goes_back_to_the_queue_unless_its_reader_is_mqsa_qualified(
     assert held.status == Case.Status.QUEUED and held.assigned_reviewer is None
 
     qualified = queued_case(alice)
-    ReviewerProfile.objects.filter(pk=rita_profile.pk).update(mqsa_qualified=True)
+    ReviewerProfile.objects.filter(pk=rita_profile.pk).update(**mqsa_dates())
     reviewer_services.claim_case(qualified, reviewer=rita_profile, by=rita_profile.user)
     services.correct_clinical_answers(
         qualified,
@@ -253,11 +256,11 @@ def test_coordinators_correct_answers_from_the_case_page(client, sam, held):
     assert correct in page.content.decode()
     form = client.get(correct)
     assert form.status_code == 200
-    data = {**form.context["form"].initial, "patient_state": "WI", "because": "Moved."}
+    data = {**form.context["form"].initial, "opinion_state": "WI", "because": "Travelling."}
     data = {k: "" if v is None else v for k, v in data.items()}
     response = client.post(correct, data)
     assert response.status_code == 302, response.context["form"].errors
     held.refresh_from_db()
-    assert (held.patient_state, held.status) == ("WI", Case.Status.QUEUED)
+    assert (held.opinion_state, held.status) == ("WI", Case.Status.QUEUED)
     record = AuditEvent.objects.filter(action=AuditEvent.Action.CHANGE).get()
     assert (record.actor, record.case_code) == (sam, held.code)

@@ -103,6 +103,7 @@ def test_wizard_saves_each_step_and_moves_on(client, alice):
                 "review_type": "both",
                 "clinical_specialty": "surgeon",
                 "visit_mode": "remote",
+                "opinion_state": "IL",
             },
             "review",
         ),

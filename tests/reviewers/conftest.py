@@ -1,8 +1,10 @@
 """Builders for the reviewers' tests: specialists with credentials, and cases in their queues."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from records import services as records_services
@@ -16,6 +18,18 @@ from tests.conftest import make_case, make_user, pdf_upload, upload_folder
 from tests.records.dicom_factory import write_mammogram, write_series
 
 
+def mqsa_dates(*, years_left: int = 1) -> dict:
+    """MQSA fields of a mammogram reader whose continuing requirements run `years_left` more years
+    from the (possibly frozen) clock's today."""
+    today = timezone.localdate()
+    return {
+        "mqsa_initial_qualification_on": today - timedelta(days=5 * 365),
+        "mqsa_continuing_experience_due": today + timedelta(days=365 * years_left),
+        "mqsa_continuing_education_due": today + timedelta(days=365 * years_left + 30),
+        "mqsa_last_verified_on": today - timedelta(days=10),
+    }
+
+
 def make_reviewer(
     email: str,
     name: str,
@@ -23,16 +37,29 @@ def make_reviewer(
     subspecialties: tuple[str, ...] = ("neuroradiology",),
     states: tuple[str, ...] = ("IL",),
     user=None,
+    mqsa: bool = False,
     **fields,
 ) -> ReviewerProfile:
-    """A reviewer with licences in `states`; `user` gives an existing persona a profile."""
+    """A reviewer with licences in `states`, current for a year from today; `mqsa=True` makes
+    them a current mammogram reader; `user` gives an existing persona a profile."""
     user = user or make_user(email, first_name=name.split()[-2], last_name=name.split()[-1])
+    if mqsa:
+        fields = {**mqsa_dates(), **fields}
     profile, _ = ReviewerProfile.objects.update_or_create(
         user=user, defaults={"display_name": name, **fields}
     )
     profile.subspecialties.set(Subspecialty.objects.filter(slug__in=subspecialties))
+    today = timezone.localdate()
     for state in states:
-        ReviewerLicense.objects.get_or_create(reviewer=profile, state=state)
+        ReviewerLicense.objects.update_or_create(
+            reviewer=profile,
+            state=state,
+            defaults={
+                "number": f"{state}-{profile.pk:05d}",
+                "expires_on": today + timedelta(days=365),
+                "last_verified_on": today - timedelta(days=10),
+            },
+        )
     return profile
 
 

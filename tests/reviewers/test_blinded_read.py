@@ -42,6 +42,7 @@ def _blind(client, case, **extra):
 def _grade(client, case, **extra):
     data = {
         "radpeer": "2b",
+        "recommendation_change": "management",
         "concordance_comment": "The original called this a meningioma; it is intra-axial.",
         "recommendations": "Neurosurgical consultation; MR spectroscopy.",
         "patient_summary": "The specialist sees the spot differently from your first report.",
@@ -74,14 +75,14 @@ def test_the_patients_birads_stays_hidden_during_the_blind_read(client, alice):
         alice, exam_type="mammogram", body_region="breast", birads="4B", queue_id="breast"
     )
     imager = make_reviewer(
-        "bea@example.com", "Dr. Bea Imager", subspecialties=("breast",), mqsa_qualified=True
+        "bea@example.com", "Dr. Bea Imager", subspecialties=("breast",), mqsa=True
     )
     services.claim_case(case, reviewer=imager, by=imager.user)
     client.force_login(imager.user)
     original = "BI-RADS on the original report, as the patient told us: 4B: Moderate suspicion"
     assert original not in _page(client, case)
     assert _blind(client, case).status_code == 400  # a breast case needs the reader's BI-RADS
-    _blind(client, case, birads="2")
+    _blind(client, case, birads="2", breast_density="b")
     assert original in _page(client, case)
 
 
@@ -103,14 +104,30 @@ def test_grading_before_the_blind_read_is_refused(claimed):
 
 
 @pytest.mark.parametrize(
-    ("score", "needs_comment"),
-    [("1", False), ("2a", False), ("2b", True), ("3a", True), ("3b", True)],
+    ("score", "recommendation", "needs_comment"),
+    [
+        ("1", "same", False),
+        ("1", "detail", True),
+        ("2a", "same", True),
+        ("2b", "same", True),
+        ("3a", "same", True),
+        ("3b", "management", True),
+    ],
 )
-def test_a_comment_is_mandatory_from_2b_up(client, claimed, score, needs_comment):
+def test_a_comment_is_mandatory_whenever_anything_differs(
+    client, claimed, score, recommendation, needs_comment
+):
+    """The patient reads the reviewer's comment, never the grade: every difference needs one."""
     case, _, opinion = claimed
     client.force_login(case.assigned_reviewer.user)
     _blind(client, case)
-    response = _grade(client, case, radpeer=score, concordance_comment="")
+    response = _grade(
+        client,
+        case,
+        radpeer=score,
+        recommendation_change=recommendation,
+        concordance_comment="",
+    )
     opinion.refresh_from_db()
     if needs_comment:
         assert response.status_code == 400 and opinion.graded_at is None
@@ -148,12 +165,14 @@ def test_signing_makes_a_pdf_with_the_patient_summary_and_readies_the_report(cli
     for expected in [
         "Summary for the patient",
         "sees the spot differently",
-        "2b: Discrepancy in interpretation",
+        "may matter for the patient's care: yes",
         "Neurosurgical consultation",
         "Electronically signed by Dr. Rita Novak",
         case.short_code,
     ]:
-        assert expected in text, expected
+        assert expected in " ".join(text.split()), expected
+    # The patient downloads this PDF: no peer-learning grade in it.
+    assert "RADPEER" not in text and "Discrepancy in interpretation" not in text
 
     response = client.get(reverse("reviewers:opinion-pdf", args=[case.code, opinion.code]))
     assert response.status_code == 200
@@ -164,7 +183,7 @@ def test_a_reviewer_may_sign_with_their_own_pdf(client, claimed):
     case, _, opinion = claimed
     client.force_login(case.assigned_reviewer.user)
     _blind(client, case)
-    _grade(client, case, radpeer="1", concordance_comment="")
+    _grade(client, case, radpeer="1", recommendation_change="same", concordance_comment="")
     own = pdf_upload("signed.pdf", pages=2)
     client.post(
         reverse("reviewers:read-sign", args=[case.code]),
@@ -178,8 +197,17 @@ def test_a_reviewer_may_sign_with_their_own_pdf(client, claimed):
 
 @pytest.mark.parametrize(
     ("theirs", "mine", "discordant"),
-    [("2", "1", False), ("4A", "4C", False), ("2", "4A", True), ("4B", "3", True)],
+    [
+        ("2", "1", False),
+        ("4A", "4C", True),
+        ("4B", "4A", True),
+        ("2", "4A", True),
+        ("4B", "3", True),
+    ],
 )
-def test_a_birads_change_is_discordant_when_it_changes_management(theirs, mine, discordant):
-    opinion = Opinion(radpeer="2a", birads=mine, original_birads=theirs)
+def test_a_birads_change_is_discordant_when_it_changes_management_or_suspicion(
+    theirs, mine, discordant
+):
+    case = Case(exam_type="mammogram", body_region="breast", birads="", had_biopsy="no")
+    opinion = Opinion(case=case, radpeer="2a", birads=mine, original_birads=theirs)
     assert opinion.is_discordant is discordant

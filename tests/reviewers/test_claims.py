@@ -146,7 +146,7 @@ def test_no_release_after_the_blind_read_was_filed(alice, rita_profile):
 
 
 def test_an_unlicensed_reviewer_sees_why_and_cannot_claim(client, alice, rita_profile):
-    case = queued_case(alice, patient_state="CA")
+    case = queued_case(alice, opinion_state="CA")
     client.force_login(rita_profile.user)
     portal = client.get(reverse("reviewers:portal")).content.decode()
     assert "is not licensed in CA" in portal

@@ -19,7 +19,7 @@ from reviewers.models import Opinion
 from tests.conftest import make_case
 from tests.reviewers.conftest import make_reviewer, queued_case
 
-NEURO_IL = Need(subspecialty="neuroradiology", patient_state="IL")
+NEURO_IL = Need(subspecialty="neuroradiology", opinion_state="IL")
 
 
 def facts(id: int = 1, **fields) -> ReviewerFacts:
@@ -38,20 +38,20 @@ def test_a_qualified_reviewer_passes_every_rule():
         (NEURO_IL, facts(states=frozenset({"NY"})), "is not licensed in IL"),
         (NEURO_IL, facts(subspecialties=frozenset({"breast"})), "neuroradiology queue"),
         (
-            Need(subspecialty="breast", patient_state="IL", mammography=True),
-            facts(subspecialties=frozenset({"breast"}), mqsa_qualified=False),
+            Need(subspecialty="breast", opinion_state="IL", mammography=True),
+            facts(subspecialties=frozenset({"breast"})),
             "MQSA",
         ),
         (
             Need(subspecialty="neuroradiology", facility="Springfield General Hospital"),
-            facts(institution="The Springfield General Hospital, Inc."),
+            facts(workplaces=("The Springfield General Hospital, Inc.",)),
             "conflict of interest",
         ),
         (NEURO_IL, facts(open_cases=4, capacity=4), "no capacity"),
         (Need(subspecialty="neuroradiology", in_network=frozenset({2})), facts(), "in network"),
         (Need(subspecialty="neuroradiology", earlier_readers=frozenset({1})), facts(), "already"),
         (Need(subspecialty="neuroradiology", visit_mode="in_person"), facts(), "in person"),
-        (Need(subspecialty="neuroradiology"), facts(kind="clinical"), "kind of specialist"),
+        (Need(subspecialty="neuroradiology"), facts(kind="clinical"), "not a radiologist"),
     ],
     ids=[
         "licensure",
@@ -71,15 +71,15 @@ def test_each_rule_excludes_with_a_reason(need, reviewer, reason):
 
 
 def test_mqsa_qualified_breast_imager_reads_mammograms_and_says_so():
-    need = Need(subspecialty="breast", patient_state="IL", mammography=True)
-    imager = facts(subspecialties=frozenset({"breast"}), mqsa_qualified=True)
+    need = Need(subspecialty="breast", opinion_state="IL", mammography=True)
+    imager = facts(subspecialties=frozenset({"breast"}), mqsa_current=True)
     result = rank(need, [imager])
     assert [c.reviewer.id for c in result.candidates] == [1]
     assert "MQSA-qualified to read mammograms." in result.candidates[0].why
 
 
 def test_breast_mri_needs_no_mqsa_but_mammography_does():
-    breast_mri = Need(subspecialty="breast", patient_state="IL", mammography=False)
+    breast_mri = Need(subspecialty="breast", opinion_state="IL", mammography=False)
     assert check(breast_mri, facts(subspecialties=frozenset({"breast"}))) == []
 
 
@@ -132,7 +132,10 @@ def test_case_matching_checks_licence_conflict_and_capacity(alice):
 
     result = match_case(case)
     assert [c.reviewer.name for c in result.candidates] == ["Dr. Ana Fit"]
-    assert "Licensed in IL, where you live." in result.candidates[0].why
+    assert (
+        "Licensed in IL, where you will be when you receive the opinion."
+        in result.candidates[0].why
+    )
     assert len(result.excluded) == 3
 
 
@@ -140,7 +143,7 @@ def test_mammogram_is_offered_only_to_mqsa_qualified_imagers(alice):
     case = make_case(
         alice, complete=True, exam_type="mammogram", body_region="breast", queue_id="breast"
     )
-    make_reviewer("q@example.com", "Dr. Qualified", subspecialties=("breast",), mqsa_qualified=True)
+    make_reviewer("q@example.com", "Dr. Qualified", subspecialties=("breast",), mqsa=True)
     unqualified = make_reviewer("u@example.com", "Dr. Unqualified", subspecialties=("breast",))
     result = match_case(case, subspecialty="breast")
     assert [c.reviewer.name for c in result.candidates] == ["Dr. Qualified"]

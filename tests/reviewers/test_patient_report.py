@@ -47,7 +47,9 @@ def test_concordant_report_reassures_and_is_audited_when_shown(client, alice, ri
     opinion = read_and_sign(case, rita_profile, radpeer="1")
     client.force_login(alice)
     page = _case_page(client, case)
-    assert "Two experts agree: you can proceed with confidence." in page
+    assert "The specialist agrees with your first report." in page
+    assert "proceed" not in page.lower()
+    assert "Talk to your doctor before changing any plan." in page
     assert "Summary from Dr. Rita Novak." in page
     assert "Request a third opinion" not in page
     view = AuditEvent.objects.get(target_type="case-page", action="view")
@@ -83,8 +85,10 @@ def test_discordant_report_offers_next_steps_and_a_blind_third_opinion(
     read_and_sign(case, rita_profile, radpeer="2b")
     client.force_login(alice)
     page = _case_page(client, case)
-    assert "differs from the first in a way that may matter" in page
-    assert "Talk with both teams" in page and "oncologist" in page
+    assert "differs from your first report in a way that may matter" in page
+    assert "Talk with both teams" in page and "do not cancel or change it" in page
+    assert "Talk to your doctor before changing any plan." in page
+    assert "RADPEER" not in page and "Discrepancy in interpretation" not in page
     client.post(reverse("opinions:third-opinion", args=[case.code]))
     case.refresh_from_db()
     assert (case.status, case.assigned_reviewer) == (Case.Status.QUEUED, None)

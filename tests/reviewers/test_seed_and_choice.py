@@ -2,8 +2,9 @@
 
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from reviewers.models import ReviewerChoice, ReviewerProfile, Subspecialty
+from reviewers.models import ReviewerChoice, ReviewerLicense, ReviewerProfile, Subspecialty
 from tests.conftest import make_case
 from tests.reviewers.conftest import make_reviewer
 
@@ -16,8 +17,12 @@ def test_seed_demo_gives_every_queue_specialists_with_credentials(db):
         assert readers.exists(), subspecialty.slug
         assert all(r.licenses.exists() and r.board_certification for r in readers)
     breast = Subspecialty.objects.get(slug="breast").reviewers.filter(kind="radiologist")
-    assert breast.filter(mqsa_qualified=True).count() >= 2
-    assert breast.filter(mqsa_qualified=False).exists()  # so the MQSA rule has someone to stop
+    today = timezone.localdate()
+    assert sum(r.mqsa_current_on(today) for r in breast) >= 2
+    assert not all(r.mqsa_current_on(today) for r in breast)  # so the MQSA rule has someone to stop
+    licences = ReviewerLicense.objects.all()
+    assert not licences.filter(expires_on__isnull=True).exists()
+    assert all(lic.expires_on > today and lic.number for lic in licences)
     assert Subspecialty.objects.get(slug="neuroradiology").reviewers.count() >= 3
     assert ReviewerProfile.objects.filter(kind=ReviewerProfile.Kind.CLINICAL).exists()
 
@@ -31,6 +36,7 @@ def _answers(**extra) -> dict:
         "requested_subspecialty": "neuroradiology",
         "review_type": "radiology",
         "visit_mode": "remote",
+        "opinion_state": "IL",
         **extra,
     }
 

@@ -40,7 +40,8 @@ from insurance.services import refresh_coverage
 from records import facility_requests
 from records import services as records_services
 from records.models import Series, UploadFile
-from requests_app import triage
+from requests_app import findings, triage
+from requests_app.admin import CaseAdmin
 from requests_app.admin_audit import owner_links
 from requests_app.models import AuditEvent, Case, Notification, SlaTarget
 from requests_app.roles import COORDINATORS
@@ -295,9 +296,10 @@ ROWS: dict[str, Row] = {
         before=reviewer_page_opened,
     ),
     "reviewers:document-download": reviewer({"code": "reported", "document": "report_doc"}),
-    # An empty reading, grade or signature is not a valid form: 400.
+    # An empty reading, grade, consultation or signature is not a valid form: 400.
     "reviewers:read-file": reviewer({"code": "reported"}, "POST", reviewer="400"),
     "reviewers:read-grade": reviewer({"code": "reported"}, "POST", reviewer="400"),
+    "reviewers:consult-file": reviewer({"code": "reported"}, "POST", reviewer="400"),
     "reviewers:read-sign": reviewer({"code": "reported"}, "POST", reviewer="400"),
     "reviewers:opinion-pdf": reviewer({"code": "reported", "opinion": "opinion"}),
     "reviewers:question-answer": reviewer({"code": "reported", "question": "question"}, "POST"),
@@ -345,6 +347,7 @@ ROWS: dict[str, Row] = {
     "admin:requests_app.authorization": admin_model("authorization_pk"),
     "admin:requests_app.auditevent": admin_model("audit_pk"),
     "admin:requests_app.slatarget": admin_model("sla_pk"),
+    "admin:requests_app.findingcontact": admin_model("contact_pk"),
     "admin:records.document": admin_model("report_doc_pk"),
     "admin:records.recordsrequest": admin_model("rr_pk"),
     "admin:records.upload": admin_model("draft_upload_pk"),
@@ -475,8 +478,18 @@ def _build_world(folder) -> World:
     reviewer_services.grade_concordance(
         opinion, by=nils.user, radpeer="1", patient_summary="Reassuring."
     )
-    reviewer_services.sign_report(opinion, by=nils.user, signed_name="Dr. Nils Berg")
+    reviewer_services.sign_report(
+        opinion,
+        by=nils.user,
+        signed_name="Dr. Nils Berg",
+        urgent_finding=True,
+        urgent_finding_note="Call about the mass.",
+    )
     question = reviewer_services.ask_question(opinion, by=alice, text="What next?")
+    reported.refresh_from_db()
+    contact = findings.record_contact(
+        reported, by=users["coordinator"], party="patient", outcome="message"
+    )
     series = Series.objects.filter(study__case=reported).exclude(preview_key="").first()
     instance_file = UploadFile.objects.filter(instances__series__study__case=reported).first()
 
@@ -542,6 +555,7 @@ def _build_world(folder) -> World:
         "opinion_pk": str(opinion.pk),
         "question_pk": str(question.pk),
         "rule_pk": str(RoutingRule.objects.first().pk),
+        "contact_pk": str(contact.pk),
     }
     return World(users=users, values=values)
 
@@ -673,6 +687,49 @@ def test_access(key, world, db):
     assert not wrong, "\n".join(wrong)
 
 
+# --- Admin actions ------------------------------------------------------------------------------
+
+# Every action of the coordinators' case list, posted for one case as the list page posts it.
+# An action that asks for details first shows its form (allow); one that runs at once redirects
+# back to the list (allow); anyone who is not a coordinator is sent to log in.
+CASE_ACTIONS: dict[str, Row] = {
+    name: admin_page({"sample": "reported_pk"})
+    for name in (
+        "ask_for_records_action",
+        "message_patient_action",
+        "reroute_action",
+        "assign_action",
+        "set_priority_action",
+        "mark_urgent_action",
+        "hold_action",
+        "release_hold_action",
+        "clear_flag_action",
+        "record_contact_action",
+        "close_action",
+    )
+}
+
+
+def test_every_case_action_has_a_row():
+    assert sorted(CaseAdmin.actions) == sorted(CASE_ACTIONS)
+
+
+@pytest.mark.parametrize("action", sorted(CASE_ACTIONS))
+def test_case_action_access(action, world, db):
+    row = CASE_ACTIONS[action]
+    url = reverse("admin:requests_app_case_changelist")
+    data = {"action": action, "_selected_action": [world.values["reported_pk"]], "index": 0}
+    wrong = []
+    for role in ROLES:
+        client = log_in(role, world)
+        with transaction.atomic():
+            got = outcome(client.post(url, data))
+            transaction.set_rollback(True)
+        if got != row.expect[role]:
+            wrong.append(f"{role}: {action} -> {got}, expected {row.expect[role]}")
+    assert not wrong, "\n".join(wrong)
+
+
 # --- Fields a patient does not own -------------------------------------------------------------
 
 # Posted with every patient form: none of them may reach the case.
@@ -716,6 +773,7 @@ WIZARD = [
             "requested_subspecialty": "breast",
             "review_type": "radiology",
             "visit_mode": "remote",
+            "opinion_state": "IL",
             "reviewer": FIRST_AVAILABLE,
         },
     ),
@@ -880,10 +938,6 @@ STATES: dict[str, tuple[Callable, State]] = {
 }
 
 
-def _allow_if(condition: bool) -> str:
-    return "allow" if condition else "404"
-
-
 @dataclass(frozen=True)
 class StateRow:
     """A URL of the case: its other arguments, method, who may (role, state) -> bool, and what
@@ -893,6 +947,8 @@ class StateRow:
     may: Callable[[str, State], bool]
     method: str = "GET"
     before: str | None = None  # a URL name opened (GET) first, with the case's code
+    # What a role that may use it gets: an empty POST to a form is refused as invalid (400).
+    granted: str = "allow"
 
 
 def _owner(role: str, state: State) -> bool:
@@ -927,9 +983,18 @@ STATE_ROWS: dict[str, StateRow] = {
     "reviewers:document-download": StateRow(
         {"document": "doc"}, lambda role, state: state.holds(role) and not state.blind
     ),
-    "reviewers:read-file": StateRow({}, lambda role, state: state.holds(role), "POST"),
-    "reviewers:read-grade": StateRow({}, lambda role, state: state.holds(role), "POST"),
-    "reviewers:read-sign": StateRow({}, lambda role, state: state.holds(role), "POST"),
+    "reviewers:read-file": StateRow(
+        {}, lambda role, state: state.holds(role), "POST", granted="400"
+    ),
+    "reviewers:read-grade": StateRow(
+        {}, lambda role, state: state.holds(role), "POST", granted="400"
+    ),
+    "reviewers:consult-file": StateRow(
+        {}, lambda role, state: state.holds(role), "POST", granted="400"
+    ),
+    "reviewers:read-sign": StateRow(
+        {}, lambda role, state: state.holds(role), "POST", granted="400"
+    ),
     "reviewers:opinion-pdf": StateRow(
         {"opinion": "opinion"}, lambda role, state: state.holds(role) and state.signed
     ),
@@ -982,9 +1047,9 @@ def test_access_in_every_state(state_name, world, db):
             kwargs = {"code": case.code} | {k: values[v] for k, v in row.kwargs.items()}
             url = reverse(name, kwargs=kwargs)
             with transaction.atomic():
-                got = outcome(_request(client, row.method, url), row.method)
+                got = outcome(_request(client, row.method, url))
                 transaction.set_rollback(True)
-            expected = _allow_if(row.may(role, state))
+            expected = row.granted if row.may(role, state) else "404"
             if got != expected:
                 wrong.append(f"{role}: {row.method} {name} -> {got}, expected {expected}")
     assert not wrong, "\n".join(wrong)

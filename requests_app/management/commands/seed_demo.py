@@ -1,3 +1,5 @@
+from datetime import date, timedelta
+
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
@@ -6,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from insurance.seeding import seed_insurance
 from requests_app.roles import COORDINATORS, ensure_role_groups
@@ -16,6 +19,8 @@ DEMO_PASSWORD = "second-opinion-demo"  # noqa: S105 (demo accounts, printed for 
 
 # A few specialists per subspecialty, so matching has someone to rule out and someone to rank.
 # (subspecialty, e-mail, name, institution, extra profile fields, licensed states)
+# Credential dates are written as days from the day the command runs (`_dated`), so the demo never
+# goes stale: MQSA dates as "days ago"/"days ahead" keys, licences by `LICENCE_EXPIRY`.
 ALL_STATES = ["IL", "NY", "CA", "TX", "FL", "MA", "WA", "OH", "PA", "MI"]
 REVIEWERS = [
     (
@@ -89,8 +94,12 @@ REVIEWERS = [
         {
             "board_certification": "American Board of Radiology, Diagnostic Radiology",
             "fellowship": "Breast Imaging, Harbor Medical Center",
-            "mqsa_qualified": True,
-            "mqsa_qualified_since": "2012-07-01",
+            "mqsa_initial_qualification_on": -14 * 365,
+            "mqsa_continuing_experience_due": 400,
+            "mqsa_continuing_education_due": 700,
+            "mqsa_dbt_trained_on": -6 * 365,
+            "mqsa_last_verified_on": -30,
+            "affiliations": "Harbor Medical Center\nBayview Women's Health",
             "turnaround_days": 3,
         },
         ALL_STATES,
@@ -103,8 +112,11 @@ REVIEWERS = [
         {
             "board_certification": "American Board of Radiology, Diagnostic Radiology",
             "fellowship": "Breast Imaging, Northside",
-            "mqsa_qualified": True,
-            "mqsa_qualified_since": "2016-03-15",
+            "mqsa_initial_qualification_on": -10 * 365,
+            # Continuing education runs out within weeks: the coordinators' dashboard lists it.
+            "mqsa_continuing_experience_due": 300,
+            "mqsa_continuing_education_due": 45,
+            "mqsa_last_verified_on": -200,
             "turnaround_days": 4,
         },
         ["IL", "NY", "NJ"],
@@ -238,6 +250,27 @@ REVIEWERS = [
 ]
 
 
+# Demo licences expire this many days after the command runs; one licence per demo list expires
+# sooner (see `EXPIRING_SOON`) so the dashboard's credential panel has something to show.
+LICENCE_EXPIRY = 500
+EXPIRING_SOON = {("neuro2@example.com", "WI"): 20}
+DATE_FIELDS = (
+    "mqsa_initial_qualification_on",
+    "mqsa_continuing_experience_due",
+    "mqsa_continuing_education_due",
+    "mqsa_dbt_trained_on",
+    "mqsa_last_verified_on",
+)
+
+
+def _dated(extra: dict, today: date) -> dict:
+    """The profile fields, with credential dates given in days from today made into dates."""
+    return {
+        name: today + timedelta(days=value) if name in DATE_FIELDS else value
+        for name, value in extra.items()
+    }
+
+
 class Command(BaseCommand):
     help = (
         "Create demo accounts: patient, coordinator, a few specialists per subspecialty. "
@@ -246,6 +279,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         ensure_role_groups()
+        today = timezone.localdate()
         with transaction.atomic():
             logins = [
                 ("patient", self._user("patient@example.com", "Jane", "Doe")),
@@ -256,12 +290,25 @@ class Command(BaseCommand):
                 user = self._user(email, *name.removeprefix("Dr. ").split(" ", 1))
                 profile, _ = ReviewerProfile.objects.update_or_create(
                     user=user,
-                    defaults={"display_name": name, "institution": institution, **extra},
+                    defaults={
+                        "display_name": name,
+                        "institution": institution,
+                        **_dated(extra, today),
+                    },
                 )
                 profile.subspecialties.set([Subspecialty.objects.get(slug=slug)])
                 profile.licenses.exclude(state__in=states).delete()
-                for state in states:
-                    ReviewerLicense.objects.get_or_create(reviewer=profile, state=state)
+                for number, state in enumerate(states, start=1):
+                    days = EXPIRING_SOON.get((email, state), LICENCE_EXPIRY)
+                    ReviewerLicense.objects.update_or_create(
+                        reviewer=profile,
+                        state=state,
+                        defaults={
+                            "number": f"{state}-DEMO-{profile.pk:04d}{number:02d}",
+                            "expires_on": today + timedelta(days=days),
+                            "last_verified_on": today - timedelta(days=30),
+                        },
+                    )
                 kind = "specialist" if extra.get("kind") == "clinical" else "reviewer"
                 logins.append((f"{kind} ({slug})", user))
             plans = seed_insurance()
