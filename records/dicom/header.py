@@ -161,7 +161,9 @@ _IMPLICIT_HEADER: Final = struct.Struct("<HHL")
 _LONG_LENGTH: Final = struct.Struct("<L")
 
 _PYDICOM_LOGGER: Final = logging.getLogger("pydicom")
-logger = logging.getLogger(__name__)
+# One logger for the whole package: what selects "records.dicom" (alerts, log filters) sees every
+# internal error, whichever of its modules met it.
+logger = logging.getLogger("records.dicom")
 
 # Errors of our own machine, not of the patient's file: let the task fail and retry.
 _INFRASTRUCTURE_ERRNOS: Final = frozenset(
