@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import inspect
 import io
 import json
@@ -27,7 +28,7 @@ from pydicom.data import get_testdata_file
 from pydicom.filereader import read_dataset
 from pydicom.uid import RLELossless, generate_uid
 
-from records import archives, dicom, problems
+from records import archives, problems
 from records.archives import extract_zip
 from records.dicom import (
     PARALLEL_FROM,
@@ -43,6 +44,13 @@ from records.dicom import (
     region_for_body_part,
     validate_path,
     validate_tree,
+)
+from records.dicom.header import (
+    _DEFER_BYTES,
+    _TAG_LIST,
+    _at_pixel_data,
+    _walk_little_endian,
+    scan_file_meta,
 )
 from records.problems import Problem
 from tests.records import dicom_factory as factory
@@ -480,8 +488,8 @@ def test_mutated_headers_never_raise(tmp_path: Path, edits: list[tuple[str, int,
 
 def _walked_and_read(data: bytes, *, implicit: bool = False):
     """The fast walk's elements and pydicom's reader's, as comparable tuples."""
-    _, start = dicom._scan_file_meta(data, 132)
-    walked = dicom._walk_little_endian(data, start, implicit=implicit)
+    _, start = scan_file_meta(data, 132)
+    walked = _walk_little_endian(data, start, implicit=implicit)
     if walked is None:
         return None, None
     stream = io.BytesIO(data)
@@ -490,9 +498,9 @@ def _walked_and_read(data: bytes, *, implicit: bool = False):
         stream,
         implicit,
         True,
-        stop_when=dicom._at_pixel_data,
-        defer_size=dicom._DEFER_BYTES,
-        specific_tags=dicom._TAG_LIST,
+        stop_when=_at_pixel_data,
+        defer_size=_DEFER_BYTES,
+        specific_tags=_TAG_LIST,
     )
     as_tuples = lambda elements: {  # noqa: E731
         int(tag): (e.VR, e.length, e.value, e.value_tell) for tag, e in elements.items()
@@ -532,7 +540,7 @@ def test_the_fast_walk_agrees_with_pydicom_on_its_samples(name: str) -> None:
 def test_the_fast_walk_never_reads_a_mutated_header_differently(
     edits: list[tuple[str, int, int]],
 ) -> None:
-    _, start = dicom._scan_file_meta(VALID_BYTES, 132)
+    _, start = scan_file_meta(VALID_BYTES, 132)
     data = _edited(VALID_BYTES, edits, start=start)  # the file meta is parsed before the walk
     fast, pydicoms = _walked_and_read(data)
     if fast is not None:
@@ -605,9 +613,9 @@ def _bug(exception: type[Exception]):
     return broken
 
 
-def _line_calling(caller: str, callee: str) -> int:
-    """The line of ``records.dicom.<caller>`` that calls ``callee``."""
-    lines, first = inspect.getsourcelines(getattr(dicom, caller))
+def _line_calling(module: str, caller: str, callee: str) -> int:
+    """The line of ``<module>.<caller>`` that calls ``callee``."""
+    lines, first = inspect.getsourcelines(getattr(importlib.import_module(module), caller))
     [offset] = [i for i, line in enumerate(lines) if f"{callee}(" in line]
     return first + offset
 
@@ -622,24 +630,25 @@ def _logged_internal_error(caplog: pytest.LogCaptureFixture) -> str:
 
 
 @pytest.mark.parametrize(
-    ("function", "exception", "caller"),
+    ("module", "function", "exception", "caller"),
     [
-        ("_fill_fields", TypeError, "_inspect"),
-        ("_walk_little_endian", IndexError, "_read_header"),
-        ("_scan_file_meta", struct.error, "_layout"),
-        ("_check_completeness", KeyError, "_inspect"),
+        ("records.dicom.inspect", "_fill_fields", TypeError, "_inspect"),
+        ("records.dicom.header", "_walk_little_endian", IndexError, "read_header"),
+        ("records.dicom.header", "scan_file_meta", struct.error, "_layout"),
+        ("records.dicom.inspect", "_check_completeness", KeyError, "_inspect"),
     ],
 )
 def test_a_bug_in_our_code_is_an_internal_error_not_a_damaged_file(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    module: str,
     function: str,
     exception: type[Exception],
     caller: str,
 ) -> None:
     path = factory.write_instance(tmp_path / PHI_FOLDER / "IM0001")
-    monkeypatch.setattr(dicom, function, _bug(exception))
+    monkeypatch.setattr(f"{module}.{function}", _bug(exception))
     caplog.set_level(logging.DEBUG)
 
     result = inspect_file(path, rel_path=f"{PHI_FOLDER}/IM0001")
@@ -649,7 +658,7 @@ def test_a_bug_in_our_code_is_an_internal_error_not_a_damaged_file(
     assert result.problems[0].path == f"{PHI_FOLDER}/IM0001"  # the patient's own name for it
     logged = _logged_internal_error(caplog)
     name = "struct.error" if exception is struct.error else exception.__name__
-    assert f"{name} at records.dicom:{caller}:{_line_calling(caller, function)}" in logged
+    assert f"{name} at {module}:{caller}:{_line_calling(module, caller, function)}" in logged
 
 
 def test_a_file_meta_cut_inside_a_long_length_is_truncated(
@@ -667,7 +676,7 @@ def test_a_corrupt_deflate_stream_is_damage_not_a_failure_of_ours(
 ) -> None:
     path = factory.write_deflated(tmp_path / "IM0001")
     data = bytearray(path.read_bytes())
-    _, start = dicom._scan_file_meta(bytes(data), 132)
+    _, start = scan_file_meta(bytes(data), 132)
     data[start] = 0b111  # the last block, of the reserved type 3: zlib refuses it
     path.write_bytes(bytes(data))
     assert codes(inspect_file(path)) == ["truncated"]
@@ -677,7 +686,7 @@ def test_a_corrupt_deflate_stream_is_damage_not_a_failure_of_ours(
 def test_a_bug_in_the_preview_is_an_internal_error_not_undecodable_pixels(
     instance: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(dicom, "_rescaled", _bug(ZeroDivisionError))
+    monkeypatch.setattr("records.dicom.pixels._rescaled", _bug(ZeroDivisionError))
     caplog.set_level(logging.DEBUG)
 
     preview = make_preview(instance, rel_path=f"{PHI_FOLDER}/IM0001")
@@ -686,8 +695,8 @@ def test_a_bug_in_the_preview_is_an_internal_error_not_undecodable_pixels(
     assert (preview.code, preview.message) == ("internal_error", CALM)
     logged = _logged_internal_error(caplog)
     assert (
-        f"ZeroDivisionError at records.dicom:_to_image:{_line_calling('_to_image', '_rescaled')}"
-        in logged
+        "ZeroDivisionError at records.dicom.pixels:_to_image:"
+        f"{_line_calling('records.dicom.pixels', '_to_image', '_rescaled')}" in logged
     )
 
 
@@ -696,13 +705,13 @@ def test_a_bug_in_the_dicomdir_cross_check_is_an_internal_error(
 ) -> None:
     sources = factory.write_series(tmp_path / "src", 2)
     dicomdir = factory.write_cd(tmp_path / PHI_FOLDER, sources)
-    monkeypatch.setattr(dicom, "_cross_check", _bug(TypeError))
+    monkeypatch.setattr("records.dicom.dicomdir._cross_check", _bug(TypeError))
     caplog.set_level(logging.DEBUG)
 
     found = check_dicomdir(dicomdir, rel_path=f"{PHI_FOLDER}/DICOMDIR")
 
     assert codes(found) == ["internal_error"]  # not "dicomdir_unreadable", a harmless warning
-    assert "TypeError at records.dicom:_check_dicomdir:" in _logged_internal_error(caplog)
+    assert "TypeError at records.dicom.dicomdir:_check_dicomdir:" in _logged_internal_error(caplog)
 
 
 def test_a_file_our_code_failed_on_blocks_the_upload_even_among_viewer_files(
@@ -712,7 +721,7 @@ def test_a_file_our_code_failed_on_blocks_the_upload_even_among_viewer_files(
     (tmp_path / "Viewer").mkdir()
     (tmp_path / "Viewer" / "viewer.dat").write_bytes(b"vendor data, not an image")
     # A bug met only on files that are not DICOM, found in a folder whose junk is ignored.
-    monkeypatch.setattr(dicom, "_sniff_format", _bug(TypeError))
+    monkeypatch.setattr("records.dicom.header._sniff_format", _bug(TypeError))
 
     report = validate_tree(tmp_path)
 

@@ -28,7 +28,7 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
-from records import dicom, validation
+from records import validation
 from records.dicom import validate_path
 from records.management.commands.validate_study import study_facts
 from records.models import Study
@@ -459,7 +459,7 @@ def test_an_internal_error_is_a_problem_of_the_same_json_and_exits_1(db, mr_brai
     def bug(*args: object, **kwargs: object) -> None:
         raise TypeError("a bug of ours")
 
-    monkeypatch.setattr(dicom, "_fill_fields", bug)
+    monkeypatch.setattr("records.dicom.inspect._fill_fields", bug)
 
     status, out, _ = call(mr_brain, "--json")
 

@@ -9,7 +9,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.urls import reverse
 from pydicom.uid import generate_uid
 
-from records import dicom, validation
+from records import validation
 from records.models import Instance, Series, Study, Upload, UploadFile
 from records.tasks import validate_upload_task
 from requests_app import services, wizard
@@ -216,7 +216,7 @@ def test_an_internal_error_counts_an_attempt_and_the_check_is_tried_again(
     upload = _submitted_upload(submitted, tmp_path)
 
     with monkeypatch.context() as bug:
-        bug.setattr(dicom, "_fill_fields", _bug_in_the_header_reader)
+        bug.setattr("records.dicom.inspect._fill_fields", _bug_in_the_header_reader)
         with pytest.raises(validation.InternalCheckError):
             validation.validate_upload(upload.pk)
 
@@ -238,7 +238,7 @@ def test_the_task_retries_an_internal_error_then_hands_the_upload_to_a_coordinat
 ):
     settings.VALIDATION_MAX_ATTEMPTS = 3
     upload = _submitted_upload(submitted, tmp_path)
-    monkeypatch.setattr(dicom, "_fill_fields", _bug_in_the_header_reader)
+    monkeypatch.setattr("records.dicom.inspect._fill_fields", _bug_in_the_header_reader)
     caplog.set_level(logging.INFO)
 
     # Applied in this process, Celery runs each retry at once instead of after its backoff.
@@ -260,7 +260,7 @@ def test_the_task_retries_an_internal_error_then_hands_the_upload_to_a_coordinat
     assert str(upload.code)[:8] in submitted.coordinator_note
     assert "internal error" in submitted.coordinator_note
     logged = caplog.text + "".join(str(record.args) for record in caplog.records)
-    assert "TypeError at records.dicom:_inspect:" in logged
+    assert "TypeError at records.dicom.inspect:_inspect:" in logged
     assert PHI_FOLDER not in logged and "a bug of ours" not in logged
 
 
@@ -269,7 +269,7 @@ def test_the_patient_sees_a_calm_message_and_the_coordinator_the_internal_error(
 ):
     settings.VALIDATION_MAX_ATTEMPTS = 1
     upload = _submitted_upload(submitted, tmp_path)
-    monkeypatch.setattr(dicom, "_fill_fields", _bug_in_the_header_reader)
+    monkeypatch.setattr("records.dicom.inspect._fill_fields", _bug_in_the_header_reader)
     upload = _check(upload)  # the last attempt: straight to a coordinator
     assert upload.status == Upload.Status.FAILED
 

@@ -1,0 +1,212 @@
+"""Pixel data: ``make_preview`` decodes one frame into a small image, which also proves the
+installed codecs can read it; a whole upload has one image per series decoded."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_dataset
+from pydicom.pixels import apply_color_lut, pixel_array
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+from records.dicom.damage import (
+    INFRASTRUCTURE_ERRNOS,
+    Damaged,
+    Quiet,
+    Reject,
+    internal_error,
+    third_party,
+)
+from records.dicom.header import inflate_bounded, scan_file_meta
+from records.dicom.inspect import first_value, inspect_file
+from records.dicom.results import (
+    HEAD_BYTES,
+    MAX_FRAME_BYTES,
+    MAX_FULL_READ_BYTES,
+    MAX_INFLATED_BYTES,
+    PREVIEW_MAX_SIDE,
+    FileResult,
+    Report,
+)
+from records.problems import Problem, make
+
+
+def make_preview(
+    path: str | os.PathLike[str],
+    *,
+    rel_path: str | None = None,
+    frame: int | None = None,
+    max_side: int = PREVIEW_MAX_SIDE,
+) -> Image.Image | Problem:
+    """Decode ONE frame (the middle one by default) and return it as a small 8-bit image.
+
+    Proves the pixel data is readable with the installed codecs; returns ``undecodable_pixels``
+    (or the file's own error) when it is not.
+    """
+    shown = os.fspath(path) if rel_path is None else rel_path
+    info = inspect_file(path, rel_path=shown)
+    errors = [problem for problem in info.problems if problem.is_error]
+    if errors:
+        return errors[0]
+    if info.kind != "instance" or not info.has_pixel_data:
+        return make("undecodable_pixels", shown)
+    try:
+        with Quiet():  # reading the window and photometric values decodes text too
+            array, ds = _decode_frame(Path(path), info, frame)
+            return _to_image(array, ds, max_side)
+    except (Reject, Damaged):  # any codec failure means the same to the patient
+        return make("undecodable_pixels", shown)
+    except OSError as exc:
+        if exc.errno in INFRASTRUCTURE_ERRNOS:
+            raise
+        return make("undecodable_pixels", shown)
+    except Exception as exc:  # not the pixels' doing (see Damaged): a failure of our own code
+        return internal_error(exc, shown)
+
+
+def _decode_frame(path: Path, info: FileResult, frame: int | None) -> tuple[np.ndarray, Dataset]:
+    frame_bytes = (info.rows or 0) * (info.columns or 0) * info.samples_per_pixel
+    frame_bytes *= max((info.bits_allocated or 8) // 8, 1)
+    if frame_bytes > MAX_FRAME_BYTES:
+        raise Damaged  # too large to decode safely: to the patient, unreadable
+    index = info.number_of_frames // 2 if frame is None else frame
+    if info.transfer_syntax_uid == DeflatedExplicitVRLittleEndian:
+        return _decode_deflated(path, index)
+    ds = Dataset()
+    try:
+        with third_party:
+            array = pixel_array(
+                path,
+                index=index,
+                ds_out=ds,
+                transfer_syntax_uid=info.transfer_syntax_uid,
+            )
+    except Damaged:
+        # Vendor quirk: files encoded in implicit VR under an explicit transfer syntax read
+        # fine with dcmread (which detects the switch) but not through the frame-only reader.
+        if info.file_size > MAX_FULL_READ_BYTES:
+            raise
+        with third_party:
+            ds = dcmread(path, force=True)
+            if "TransferSyntaxUID" not in ds.file_meta:
+                ds.file_meta.TransferSyntaxUID = UID(info.transfer_syntax_uid)
+            array = pixel_array(ds, index=index)
+    return array, ds
+
+
+def _decode_deflated(path: Path, index: int) -> tuple[np.ndarray, Dataset]:
+    with open(path, "rb") as fp:
+        head = fp.read(HEAD_BYTES)
+        start = 132 if head[128:132] == b"DICM" else 0
+        _meta, dataset_start = scan_file_meta(head, start)
+        fp.seek(dataset_start)
+        inflated = inflate_bounded(fp, MAX_INFLATED_BYTES)
+    with third_party:
+        ds = read_dataset(io.BytesIO(inflated), False, True)
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian  # what it is once inflated
+        return pixel_array(ds, index=index), ds
+
+
+def _header_value(ds: Dataset, keyword: str) -> Any:
+    """A value of the file's header as pydicom decodes it; None when absent or malformed."""
+    try:
+        return ds.get(keyword)
+    except Exception:  # only pydicom decoding the file's value: a malformed value is absent
+        return None
+
+
+def _to_image(array: np.ndarray, ds: Dataset, max_side: int) -> Image.Image:
+    photometric = str(_header_value(ds, "PhotometricInterpretation") or "").upper()
+    if photometric == "PALETTE COLOR":
+        # pydicom applying the file's own lookup table: if it cannot, the grey values still show.
+        with contextlib.suppress(Exception):
+            array = apply_color_lut(array, ds)
+    # What a codec may hand back for a strange header (no pixels, two samples per pixel...) is
+    # checked here, so that numpy and Pillow below only ever see what they can draw.
+    if array.size == 0 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] < 3):
+        raise Damaged
+    step = max(1, max(array.shape[:2]) // (max_side * 2))
+    array = np.asarray(array[::step, ::step])
+    if array.ndim == 3:
+        image = Image.fromarray(_stretch(array[..., :3].astype(np.float64)))  # RGB
+    else:
+        gray = _rescaled(array, ds)
+        low, high = _window(gray, ds)
+        eight_bit = _stretch(gray, low, high)
+        if photometric == "MONOCHROME1":
+            eight_bit = 255 - eight_bit
+        image = Image.fromarray(eight_bit)  # L
+    image.thumbnail((max_side, max_side))
+    return image
+
+
+def _rescaled(array: np.ndarray, ds: Dataset) -> np.ndarray:
+    values = array.astype(np.float64)
+    try:
+        slope = float(_header_value(ds, "RescaleSlope") or 1)
+        intercept = float(_header_value(ds, "RescaleIntercept") or 0)
+    except (TypeError, ValueError):  # several values, or text: not a rescale we can apply
+        return values
+    if math.isfinite(slope) and math.isfinite(intercept):
+        values = values * slope + intercept
+    return values
+
+
+def _window(values: np.ndarray, ds: Dataset) -> tuple[float, float]:
+    """The first VOI window of the header if sane, else the 0.5-99.5 percentile range."""
+    try:
+        center = float(first_value(_header_value(ds, "WindowCenter")))
+        width = float(first_value(_header_value(ds, "WindowWidth")))
+        if math.isfinite(center) and math.isfinite(width) and width >= 1:
+            return center - width / 2, center + width / 2
+    except (TypeError, ValueError):
+        pass
+    low, high = np.percentile(values, [0.5, 99.5])
+    return float(low), float(high)
+
+
+def _stretch(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    low = float(values.min()) if low is None else low
+    high = float(values.max()) if high is None else high
+    if not high > low:
+        high = low + 1
+    scaled = (np.clip(values, low, high) - low) * (255.0 / (high - low))
+    return scaled.astype(np.uint8)
+
+
+# --- one decoded frame per series -------------------------------------------------------------
+
+
+def decode_one_frame_per_series(
+    report: Report, kept: list[FileResult], locations: dict[str, Path]
+) -> list[Problem]:
+    problems = []
+    by_series: dict[str, list[FileResult]] = defaultdict(list)
+    for result in kept:
+        if result.has_pixel_data:
+            by_series[result.series_instance_uid].append(result)
+    for study in report.studies:
+        for series in study.series:
+            members = by_series.get(series.series_instance_uid)
+            if not members:
+                continue
+            members.sort(key=lambda r: (r.instance_number is None, r.instance_number or 0, r.path))
+            chosen = members[len(members) // 2]
+            preview = make_preview(locations[chosen.path], rel_path=chosen.path)
+            series.preview_path = chosen.path
+            if isinstance(preview, Problem):
+                problems.append(preview)
+            else:
+                series.preview = preview
+    return problems
