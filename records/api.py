@@ -142,9 +142,16 @@ def file_complete(request: HttpRequest, code: UUID, upload: UUID, file: UUID) ->
 def file_abort(request: HttpRequest, code: UUID, upload: UUID, file: UUID) -> JsonResponse:
     row = _file(request, code, upload, file)
     try:
-        services.abort_file(row)
+        services.abort_file(row, by=request.user)
     except REFUSALS as exc:
         return _refused(exc, 409)
+    record_access(
+        request,
+        action=AuditEvent.Action.DELETE,
+        target_type="upload-file",
+        target_code=row.code,
+        case_code=row.upload.case.code,
+    )
     return JsonResponse({})
 
 

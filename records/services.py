@@ -6,6 +6,7 @@ failure in between leaves an orphan file for the sweeper, never a row without it
 
 import hashlib
 import posixpath
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import IO
@@ -14,7 +15,8 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Greatest
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -22,11 +24,11 @@ from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from requests_app.models import Case, CaseEvent
-from requests_app.services import add_to_timeline, ensure_editable
+from requests_app.services import add_to_timeline, ensure_editable, locked_editable
 
 from . import multipart, tasks
 from .forms import EMPTY_FILE
-from .models import Document, Upload, UploadFile
+from .models import Document, Instance, Series, Study, Upload, UploadFile
 
 # Signatures of the files patients most often pick by mistake.
 SIGNATURES = [
@@ -363,17 +365,132 @@ def _discard_stored(row: UploadFile) -> None:
         default_storage.delete(row.key)
 
 
-def abort_file(row: UploadFile) -> None:
-    """Drop a file the patient removed before it finished."""
+def _drop_receiving(row: UploadFile) -> None:
+    """Drop a file that never arrived in full, with its parts."""
     _discard_stored(row)
     row.delete()
+
+
+def abort_file(row: UploadFile, *, by) -> None:
+    """Cancel a file whose parts are still arriving, in an upload not finished yet, on a request
+    the patient may still change; its parts go with it. A file that arrived is kept."""
+    with locked_editable(row.upload.case):
+        locked = (
+            UploadFile.objects.select_for_update()
+            .select_related("upload")
+            .filter(pk=row.pk)
+            .first()
+        )
+        if locked is None:
+            return  # cancelled a moment ago: a repeat is harmless
+        if locked.upload.is_checked:
+            raise RecordError(
+                "These images have already been checked; write to your care coordinator to "
+                "remove a file."
+            )
+        if locked.upload.status != Upload.Status.RECEIVING:
+            raise RecordError(
+                "These images are being checked; write to your care coordinator to remove a file."
+            )
+        if locked.status != UploadFile.Status.RECEIVING:
+            raise RecordError("This file has arrived in full and can no longer be cancelled.")
+        locked.delete()
+    multipart.backend().abort(row.key, row.multipart_id)
+
+
+def remove_checked_files(rows: Sequence[UploadFile], *, by, reason: str) -> int:
+    """Take files out of checked uploads (coordinators only; any case status).
+
+    The images they held go, and so do series and studies left empty (with their previews); the
+    counts of each upload, series and study are made right again, and each case's timeline says
+    how many files the care team removed and why. Returns how many files were removed.
+    """
+    chosen = [row.pk for row in rows]
+    with transaction.atomic():
+        uploads = list(
+            Upload.objects.select_for_update()
+            .select_related("case")
+            .filter(pk__in=UploadFile.objects.filter(pk__in=chosen).values("upload_id"))
+            .order_by("pk")
+        )
+        for upload in uploads:
+            if not upload.is_checked:
+                raise RecordError(
+                    f"Upload {str(upload.code)[:8]} has not been checked yet: remove its files "
+                    "once the check is done."
+                )
+        # A zip takes the images that were unpacked from it along.
+        doomed = UploadFile.objects.filter(Q(pk__in=chosen) | Q(extracted_from__in=chosen))
+        keys = [
+            f"{u.prefix}{code}"
+            for u in uploads
+            for code in doomed.filter(upload=u).values_list("code", flat=True)
+        ]
+        images_by_upload = Counter(
+            doomed.filter(instances__isnull=False).distinct().values_list("upload_id", flat=True)
+        )
+        study_ids = set(
+            Instance.objects.filter(file__in=doomed).values_list("series__study_id", flat=True)
+        )
+        removed_by_case = Counter(
+            UploadFile.objects.filter(pk__in=chosen).values_list("upload__case_id", flat=True)
+        )
+        doomed.delete()
+        previews = _recount_studies(study_ids)
+        for upload in uploads:
+            files = upload.files.filter(
+                status=UploadFile.Status.COMPLETE, extracted_from__isnull=True
+            ).aggregate(n=Count("id"), size=Sum("size"))
+            Upload.objects.filter(pk=upload.pk).update(
+                file_count=files["n"],
+                total_bytes=files["size"] or 0,
+                dicom_count=Greatest(F("dicom_count") - images_by_upload[upload.pk], 0),
+            )
+        for case in Case.objects.filter(pk__in=removed_by_case).order_by("pk"):
+            n = removed_by_case[case.pk]
+            add_to_timeline(
+                case,
+                by,
+                f"The care team removed {n} image file{'s' if n != 1 else ''}: {reason}",
+            )
+    # The rows are gone first: a failure here leaves a stray file, never a row without its file.
+    for key in keys + previews:
+        default_storage.delete(key)
+    return sum(removed_by_case.values())
+
+
+def _recount_studies(study_ids: set[int]) -> list[str]:
+    """Count the images left in these studies; drop series and studies left with none.
+
+    Returns the storage keys of the previews whose series went.
+    """
+    previews: list[str] = []
+    series = Series.objects.filter(study_id__in=study_ids).annotate(left=Count("instances"))
+    for row in series:
+        if row.left:
+            Series.objects.filter(pk=row.pk).update(instance_count=row.left)
+        else:
+            if row.preview_key:
+                previews.append(row.preview_key)
+            row.delete()
+    studies = Study.objects.filter(pk__in=study_ids).annotate(
+        left=Count("series__instances"), kept=Count("series", distinct=True)
+    )
+    for study in studies:
+        if study.left:
+            Study.objects.filter(pk=study.pk).update(
+                instance_count=study.left, series_count=study.kept
+            )
+        else:
+            study.delete()
+    return previews
 
 
 def finish_upload(upload: Upload, *, by) -> Upload:
     """receiving -> received once every wanted file is in; unfinished files are dropped."""
     _receiving(upload)
     for row in upload.files.filter(status=UploadFile.Status.RECEIVING):
-        abort_file(row)
+        _drop_receiving(row)
     if not upload.files.exists():
         raise RecordError("None of the files arrived. Please choose them again.")
     _received(upload, by=by)

@@ -4,7 +4,8 @@ Each transition is one guarded function: it claims the change with a conditional
 double click or a second worker cannot apply it twice) and writes a line on the case's timeline.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import current_app
@@ -96,12 +97,30 @@ def ensure_editable(case: Case) -> None:
         )
 
 
+@contextmanager
+def locked_editable(case: Case) -> Iterator[Case]:
+    """A transaction holding the case's row locked, entered only while the patient may change it.
+
+    The caller's copy may be stale: a page loads the case, then spends seconds checking a file
+    while another request submits it. The row is read again under the lock, so a write made in
+    here cannot land after submission (whose conditional UPDATE waits for the lock).
+    """
+    with transaction.atomic():
+        current = Case.objects.select_for_update().filter(pk=case.pk).first()
+        if current is None:
+            raise CaseError("This request no longer exists.")
+        case.status = current.status
+        ensure_editable(current)
+        yield current
+
+
 def update_case(case: Case, *, by, fields: dict) -> None:
     """Save the patient's answers on an editable case; only the named fields are written."""
     ensure_editable(case)
     for name, value in fields.items():
         setattr(case, name, value)
-    case.save(update_fields=[*fields, "updated_at"])
+    with locked_editable(case):
+        case.save(update_fields=[*fields, "updated_at"])
 
 
 def sign_authorization(
