@@ -341,14 +341,22 @@ def complete_file(row: UploadFile, *, parts: list[multipart.Part]) -> UploadFile
     _receiving(row.upload)
     if not parts:
         raise RecordError("No part of this file arrived. Please add it again.")
-    done = multipart.backend().complete(row.key, row.multipart_id, parts)
-    if done.size != row.size:
-        # Parts that go straight to S3 are not counted on the way: the announced size is what
-        # the allowance was checked against, so a file that grew (or shrank) is not kept.
+    backend = multipart.backend()
+    try:
+        done = backend.complete(row.key, row.multipart_id, parts, size=row.size)
+    except multipart.SizeMismatch as exc:
+        received = exc.received
+    else:
+        # Checked again on what was stored: the parts were counted as they were listed.
+        received = done.size
+    if received != row.size:
+        # The announced size is what the allowance was checked against, so a file that grew
+        # (or shrank) is not kept, and neither are its parts.
+        backend.abort(row.key, row.multipart_id)
         default_storage.delete(row.key)
         row.delete()
         raise RecordError(
-            f"This file arrived with {filesizeformat(done.size)} instead of the "
+            f"This file arrived with {filesizeformat(received)} instead of the "
             f"{filesizeformat(row.size)} announced. Please add it again."
         )
     UploadFile.objects.filter(pk=row.pk, status=UploadFile.Status.RECEIVING).update(
