@@ -157,7 +157,7 @@ def _has_active_content(reader: PdfReader) -> bool:
 
 def add_document(case: Case, *, by, kind: str, uploaded: UploadedFile) -> Document:
     """Check and store a PDF record on an editable case."""
-    ensure_editable(case)
+    ensure_editable(case)  # refuse at once what the page already knows
     pages = check_pdf(uploaded)
     document = Document(
         case=case,
@@ -169,11 +169,17 @@ def add_document(case: Case, *, by, kind: str, uploaded: UploadedFile) -> Docume
         uploaded_by=by,
     )
     document.file.save(uploaded.name, uploaded, save=False)
-    with transaction.atomic():
-        document.save()
-        CaseEvent.objects.create(
-            case=case, actor=by, message=f"{document.get_kind_display()} added."
-        )
+    try:
+        # Checked again on the locked row: the case may have been submitted while the file
+        # was being checked.
+        with locked_editable(case):
+            document.save()
+            CaseEvent.objects.create(
+                case=case, actor=by, message=f"{document.get_kind_display()} added."
+            )
+    except BaseException:
+        default_storage.delete(document.file.name)
+        raise
     return document
 
 
@@ -181,11 +187,12 @@ def delete_document(document: Document, *, by) -> None:
     """Remove a record the patient added, while they may still change the request."""
     ensure_editable(document.case)
     name = document.file.name
-    with transaction.atomic():
-        document.delete()
-        CaseEvent.objects.create(
-            case=document.case, actor=by, message=f"{document.get_kind_display()} removed."
-        )
+    with locked_editable(document.case):
+        deleted, _ = Document.objects.filter(pk=document.pk).delete()
+        if deleted:
+            CaseEvent.objects.create(
+                case=document.case, actor=by, message=f"{document.get_kind_display()} removed."
+            )
     default_storage.delete(name)
 
 
@@ -223,26 +230,27 @@ def _check_room(case: Case, *, adding_files: int, adding_bytes: int) -> None:
 
 
 def _received(upload: Upload, *, by) -> None:
-    """receiving -> received: count what arrived, note it, and have it checked after commit."""
+    """receiving -> received: count what arrived, note it, and have it checked after commit.
+
+    The caller holds the case locked and editable (`locked_editable`).
+    """
     totals = upload.files.filter(status=UploadFile.Status.COMPLETE).aggregate(
         files=Count("id"), size=Sum("size")
     )
-    with transaction.atomic():
-        updated = Upload.objects.filter(pk=upload.pk, status=Upload.Status.RECEIVING).update(
-            status=Upload.Status.RECEIVED,
-            completed_at=timezone.now(),
-            file_count=totals["files"] or 0,
-            total_bytes=totals["size"] or 0,
-        )
-        if not updated:
-            raise RecordError("This upload has already been finished.")
-        n = totals["files"] or 0
-        CaseEvent.objects.create(
-            case=upload.case, actor=by, message=f"Images uploaded: {n} file{'s' if n != 1 else ''}."
-        )
-        upload_id = upload.pk
-        transaction.on_commit(lambda: tasks.validate_upload_task.delay(upload_id))
-    upload.refresh_from_db()
+    updated = Upload.objects.filter(pk=upload.pk, status=Upload.Status.RECEIVING).update(
+        status=Upload.Status.RECEIVED,
+        completed_at=timezone.now(),
+        file_count=totals["files"] or 0,
+        total_bytes=totals["size"] or 0,
+    )
+    if not updated:
+        raise RecordError("This upload has already been finished.")
+    n = totals["files"] or 0
+    CaseEvent.objects.create(
+        case=upload.case, actor=by, message=f"Images uploaded: {n} file{'s' if n != 1 else ''}."
+    )
+    upload_id = upload.pk
+    transaction.on_commit(lambda: tasks.validate_upload_task.delay(upload_id))
 
 
 def store_upload(
@@ -265,27 +273,41 @@ def store_upload(
             "These are ordinary pictures (like photos or screenshots), not the medical images. "
             "Ask the facility for the full DICOM files on a CD, USB stick or patient portal."
         )
-    _check_room(case, adding_files=len(files), adding_bytes=sum(f.size for f in files))
-    upload = Upload.objects.create(case=case, uploaded_by=by)
-    for index, uploaded in enumerate(files):
-        raw = relative_paths[index] if index < len(relative_paths) else ""
-        row = UploadFile(
-            upload=upload,
-            relative_path=clean_relative_path(raw or uploaded.name, fallback=f"file-{index}"),
-            status=UploadFile.Status.COMPLETE,
-            size=uploaded.size,
-            sha256=_sha256(uploaded),
-        )
-        default_storage.save(row.key, uploaded)
-        row.save()
-    _received(upload, by=by)
+    adding = sum(f.size for f in files)
+    _check_room(case, adding_files=len(files), adding_bytes=adding)
+    upload = Upload(case=case, uploaded_by=by)
+    rows = []
+    try:
+        for index, uploaded in enumerate(files):
+            raw = relative_paths[index] if index < len(relative_paths) else ""
+            row = UploadFile(
+                upload=upload,
+                relative_path=clean_relative_path(raw or uploaded.name, fallback=f"file-{index}"),
+                status=UploadFile.Status.COMPLETE,
+                size=uploaded.size,
+                sha256=_sha256(uploaded),
+            )
+            rows.append(row)
+            default_storage.save(row.key, uploaded)
+        # The files are stored first, the rows written under the case's lock: a request
+        # submitted meanwhile gets nothing, and a refusal leaves nothing behind.
+        with locked_editable(case):
+            _check_room(case, adding_files=len(files), adding_bytes=adding)
+            upload.save()
+            UploadFile.objects.bulk_create(rows)
+            _received(upload, by=by)
+    except BaseException:
+        for row in rows:
+            default_storage.delete(row.key)
+        raise
+    upload.refresh_from_db()
     return upload
 
 
 def start_upload(case: Case, *, by) -> Upload:
     """Open a new batch of image files that the browser will send in parts."""
-    ensure_editable(case)
-    return Upload.objects.create(case=case, uploaded_by=by)
+    with locked_editable(case):
+        return Upload.objects.create(case=case, uploaded_by=by)
 
 
 def _receiving(upload: Upload) -> None:
@@ -310,7 +332,13 @@ def start_file(upload: Upload, *, relative_path: str, size: int) -> UploadFile:
     )
     row.multipart_id = multipart.backend().create(row.key)
     try:
-        row.save()
+        with locked_editable(upload.case):
+            if not Upload.objects.filter(pk=upload.pk, status=Upload.Status.RECEIVING).exists():
+                raise RecordError(
+                    "This upload has already been finished; start a new one to add files."
+                )
+            _check_room(upload.case, adding_files=1, adding_bytes=max(size, 0))
+            row.save()
     except BaseException:
         multipart.backend().abort(row.key, row.multipart_id)  # no row: nothing would find it
         raise
@@ -497,11 +525,15 @@ def _recount_studies(study_ids: set[int]) -> list[str]:
 def finish_upload(upload: Upload, *, by) -> Upload:
     """receiving -> received once every wanted file is in; unfinished files are dropped."""
     _receiving(upload)
-    for row in upload.files.filter(status=UploadFile.Status.RECEIVING):
-        _drop_receiving(row)
-    if not upload.files.exists():
-        raise RecordError("None of the files arrived. Please choose them again.")
-    _received(upload, by=by)
+    with locked_editable(upload.case):
+        unfinished = list(upload.files.filter(status=UploadFile.Status.RECEIVING))
+        UploadFile.objects.filter(pk__in=[row.pk for row in unfinished]).delete()
+        if not upload.files.exists():
+            raise RecordError("None of the files arrived. Please choose them again.")
+        _received(upload, by=by)
+    for row in unfinished:
+        _discard_stored(row)
+    upload.refresh_from_db()
     return upload
 
 
