@@ -8,6 +8,7 @@ import hashlib
 import posixpath
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO
 
@@ -23,8 +24,9 @@ from django.utils.formats import date_format
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
+from requests_app import services as case_services
 from requests_app.models import Case, CaseEvent
-from requests_app.services import add_to_timeline, ensure_editable, locked_editable
+from requests_app.services import CaseError, add_to_timeline, ensure_editable, locked_editable
 
 from . import multipart, tasks
 from .forms import EMPTY_FILE
@@ -537,15 +539,68 @@ def finish_upload(upload: Upload, *, by) -> Upload:
     return upload
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """What storage holds for some rows, gathered before the rows go so it can follow them."""
+
+    keys: list[str]
+    parts: list[tuple[str, str]]  # (key, multipart id) of files whose parts are still arriving
+
+    def discard(self) -> None:
+        for key, multipart_id in self.parts:
+            multipart.backend().abort(key, multipart_id)
+        for key in self.keys:
+            default_storage.delete(key)
+
+
+def _stored_for(uploads) -> _Stored:
+    """Every stored file, preview and folder of parts of these uploads (a queryset)."""
+    keys, parts = [], []
+    for row in UploadFile.objects.filter(upload__in=uploads).select_related("upload__case"):
+        if row.status == UploadFile.Status.RECEIVING:
+            parts.append((row.key, row.multipart_id))
+        else:
+            keys.append(row.key)
+    keys += (
+        Series.objects.filter(study__upload__in=uploads)
+        .exclude(preview_key="")
+        .values_list("preview_key", flat=True)
+    )
+    return _Stored(keys=keys, parts=parts)
+
+
 def delete_upload(upload: Upload, *, by) -> None:
-    """Remove an image upload and its stored files, while the patient may change the request."""
+    """Remove an image upload and its stored files, while the patient may change the request.
+
+    Its files, the images a worker unpacked from its zips, its previews and the parts of files
+    still arriving all go. What storage holds is gathered under the case's lock, which the
+    worker takes before it records a check, so nothing it stores meanwhile is missed.
+    """
     ensure_editable(upload.case)
-    rows = list(upload.files.select_related("upload__case"))
+    with locked_editable(upload.case):
+        doomed = Upload.objects.select_for_update().filter(pk=upload.pk)
+        stored = _stored_for(doomed)
+        deleted, _ = doomed.delete()
+        if deleted:
+            CaseEvent.objects.create(case=upload.case, actor=by, message="Images removed.")
+    # The rows went first: a failure here leaves a stray file, never a row without its file.
+    stored.discard()
+
+
+def delete_draft(case: Case, *, by) -> None:
+    """Delete a draft that was never submitted, with every file the patient added to it.
+
+    Documents, uploads, the images unpacked from them, previews and the parts of files still
+    arriving are gathered under the case's lock, then the rows go, then the files.
+    """
     with transaction.atomic():
-        upload.delete()
-        CaseEvent.objects.create(case=upload.case, actor=by, message="Images removed.")
-    for row in rows:
-        _discard_stored(row)
+        locked = Case.objects.select_for_update().filter(pk=case.pk).first()
+        if locked is None or locked.status != Case.Status.DRAFT:
+            raise CaseError("Only a request that was never submitted can be deleted.")
+        stored = _stored_for(Upload.objects.filter(case=case))
+        documents = list(Document.objects.filter(case=case).values_list("file", flat=True))
+        case_services.delete_draft(case, by=by)
+    _Stored(keys=stored.keys + documents, parts=stored.parts).discard()
 
 
 def expire_abandoned_uploads(*, now) -> int:
@@ -569,7 +624,7 @@ def expire_abandoned_uploads(*, now) -> int:
             )
             if upload is None:
                 continue  # finished or removed meanwhile
-            rows = list(upload.files.all())
+            stored = _stored_for(Upload.objects.filter(pk=upload.pk))
             upload.delete()
             started = date_format(timezone.localtime(upload.created_at))
             add_to_timeline(
@@ -578,7 +633,6 @@ def expire_abandoned_uploads(*, now) -> int:
                 f"An image upload started on {started} was never finished; its partial files "
                 f"were removed after {days} days. Please add the images again.",
             )
-        for row in rows:
-            _discard_stored(row)
+        stored.discard()
         removed += 1
     return removed

@@ -174,18 +174,32 @@ def _give_up(upload: Upload) -> None:
 
 def _check(upload: Upload) -> None:
     case = upload.case
-    _forget_previous_results(upload)
-    with _workspace(upload) as (root, scratch, by_path):
-        report = dicom.validate_tree(
-            root,
-            declared_modality=case.exam_type or None,
-            declared_region=case.body_region or None,
-            patient=dicom.AccountHolder(name=case.patient_name, birth_date=case.patient_birth_date),
-            scratch=scratch,
-        )
-        files_for = _store_unpacked(upload, report, by_path)
-        previews = _store_previews(upload, report)
-    _record(upload, report, files_for, previews)
+    if not _forget_previous_results(upload):
+        return
+    stored: list[str] = []
+    try:
+        with _workspace(upload) as (root, scratch, by_path):
+            report = dicom.validate_tree(
+                root,
+                declared_modality=case.exam_type or None,
+                declared_region=case.body_region or None,
+                patient=dicom.AccountHolder(
+                    name=case.patient_name, birth_date=case.patient_birth_date
+                ),
+                scratch=scratch,
+            )
+            unpacked, files_for = _store_unpacked(upload, report, by_path, stored)
+            previews = _store_previews(upload, report, stored)
+        recorded = _record(upload, report, unpacked, files_for, previews)
+    except BaseException:
+        _discard(stored)
+        raise
+    if not recorded:
+        # Deleted (with its case, perhaps) while it was being checked: what this attempt
+        # stored has no row to lead to it.
+        _discard(stored)
+        logger.info("upload %s was removed while it was being checked", upload.code)
+        return
     logger.info(
         "upload %s checked: %s images, %s problems",
         upload.code,
@@ -194,20 +208,41 @@ def _check(upload: Upload) -> None:
     )
 
 
-def _forget_previous_results(upload: Upload) -> None:
-    """A second attempt starts clean: what an interrupted first one stored goes."""
-    stale = list(upload.files.filter(extracted_from__isnull=False))
-    stale_previews = list(
-        Series.objects.filter(study__upload=upload)
-        .exclude(preview_key="")
-        .values_list("preview_key", flat=True)
+def _discard(keys: list[str]) -> None:
+    for key in keys:
+        default_storage.delete(key)
+
+
+def _lock_for_recording(upload: Upload) -> bool:
+    """Inside a transaction: lock the upload's case, then the upload, as deleting them does;
+    whether the upload is still there and being checked by us."""
+    Case.objects.select_for_update().filter(pk=upload.case_id).first()
+    return (
+        Upload.objects.select_for_update()
+        .filter(pk=upload.pk, status=Upload.Status.VALIDATING)
+        .exists()
     )
+
+
+def _forget_previous_results(upload: Upload) -> bool:
+    """A second attempt starts clean: what an interrupted first one stored goes.
+
+    False when the upload was deleted meanwhile: there is nothing to check.
+    """
     with transaction.atomic():
+        if not _lock_for_recording(upload):
+            return False
+        stale = list(upload.files.filter(extracted_from__isnull=False))
+        stale_previews = list(
+            Series.objects.filter(study__upload=upload)
+            .exclude(preview_key="")
+            .values_list("preview_key", flat=True)
+        )
         Study.objects.filter(upload=upload).delete()
         UploadProblem.objects.filter(upload=upload).delete()
         UploadFile.objects.filter(pk__in=[row.pk for row in stale]).delete()
-    for key in [row.key for row in stale] + stale_previews:
-        default_storage.delete(key)
+    _discard([row.key for row in stale] + stale_previews)
+    return True
 
 
 @contextmanager
@@ -262,9 +297,14 @@ def _fetch(row: UploadFile, target: Path) -> None:
 
 
 def _store_unpacked(
-    upload: Upload, report: dicom.Report, by_path: dict[str, UploadFile]
-) -> dict[str, UploadFile]:
-    """Keep the images that came out of a zip as files of their own, for reviewers."""
+    upload: Upload, report: dicom.Report, by_path: dict[str, UploadFile], stored: list[str]
+) -> tuple[list[UploadFile], dict[str, UploadFile]]:
+    """Store the images that came out of a zip as files of their own, for reviewers.
+
+    Returns their rows, not saved yet (they are written with the check's results), and the row
+    behind each image's path. Each key stored is added to `stored`.
+    """
+    unpacked: list[UploadFile] = []
     files_for: dict[str, UploadFile] = {}
     for result in report.instances:
         row = by_path.get(result.path)
@@ -282,11 +322,11 @@ def _store_unpacked(
             with location.open("rb") as handle:
                 row.sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
                 handle.seek(0)
-                default_storage.save(row.key, File(handle, name=row.key))
+                stored.append(default_storage.save(row.key, File(handle, name=row.key)))
             row.size = location.stat().st_size
-            row.save()
+            unpacked.append(row)
         files_for[result.path] = row
-    return files_for
+    return unpacked, files_for
 
 
 def _containing_archive(path: str, by_path: dict[str, UploadFile]) -> UploadFile | None:
@@ -296,8 +336,9 @@ def _containing_archive(path: str, by_path: dict[str, UploadFile]) -> UploadFile
     return None
 
 
-def _store_previews(upload: Upload, report: dicom.Report) -> dict[str, str]:
-    """One PNG per series, under the upload's prefix; returns storage keys by series UID."""
+def _store_previews(upload: Upload, report: dicom.Report, stored: list[str]) -> dict[str, str]:
+    """One PNG per series, under the upload's prefix; returns storage keys by series UID (and
+    adds them to `stored`)."""
     keys: dict[str, str] = {}
     for study in report.studies:
         for series in study.series:
@@ -311,20 +352,26 @@ def _store_previews(upload: Upload, report: dicom.Report) -> dict[str, str]:
             keys[series.series_instance_uid] = default_storage.save(
                 key, ContentFile(buffer.getvalue())
             )
+            stored.append(keys[series.series_instance_uid])
     return keys
 
 
 def _record(
     upload: Upload,
     report: dicom.Report,
+    unpacked: list[UploadFile],
     files_for: dict[str, UploadFile],
     previews: dict[str, str],
-) -> None:
-    """Write the studies, series, instances and problems found, in bulk, in one transaction."""
+) -> bool:
+    """Write the unpacked files, studies, series, instances and problems found, in bulk, in one
+    transaction; False (and nothing written) if the upload was deleted meanwhile."""
     by_series: dict[str, list[dicom.FileResult]] = {}
     for result in report.instances:
         by_series.setdefault(result.series_instance_uid, []).append(result)
     with transaction.atomic():
+        if not _lock_for_recording(upload):
+            return False
+        UploadFile.objects.bulk_create(unpacked, batch_size=1000)
         for summary in report.studies:
             study = Study.objects.create(
                 case=upload.case,
@@ -377,6 +424,7 @@ def _record(
             ignored_count=report.files["ignored"],
             rejected_count=report.files["rejected"],
         )
+    return True
 
 
 def _problem_rows(upload: Upload, problems: list[Problem]) -> list[UploadProblem]:

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import current_app
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -250,19 +249,12 @@ def route_case(
 
 
 def delete_draft(case: Case, *, by) -> None:
-    """Delete a draft that was never submitted, with every file the patient added to it."""
-    if case.status != Case.Status.DRAFT:
-        raise CaseError("Only a request that was never submitted can be deleted.")
-    names = list(case.documents.values_list("file", flat=True))
-    names += [
-        f"{upload.prefix}{code}"
-        for upload in case.uploads.all()
-        for code in upload.files.values_list("code", flat=True)
-    ]
+    """Delete the rows of a draft that was never submitted.
+
+    Its stored files belong to the records app, which gathers them before calling this and
+    removes them after (`records.services.delete_draft`, what the page calls).
+    """
     with transaction.atomic():
         deleted, _ = Case.objects.filter(pk=case.pk, status=Case.Status.DRAFT).delete()
         if not deleted:
             raise CaseError("Only a request that was never submitted can be deleted.")
-    # Files go after the rows are gone: a failure here leaves orphans, never a broken case.
-    for name in names:
-        default_storage.delete(name)

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from insurance.models import CaseInsurance
+from records import services as records_services
 from records.forms import DocumentForm, ImagesForm
 from records.models import Document
 from reviewers.models import Subspecialty
@@ -184,7 +185,7 @@ def case_message(request: HttpRequest, code: UUID) -> HttpResponse:
 def case_delete(request: HttpRequest, code: UUID) -> HttpResponse:
     case = get_case_for_patient(request.user, code)
     try:
-        services.delete_draft(case, by=request.user)
+        records_services.delete_draft(case, by=request.user)
     except services.CaseError as exc:
         messages.error(request, str(exc))
         return redirect("requests:case-detail", case.code)
