@@ -255,13 +255,14 @@ def _workspace(upload: Upload) -> Iterator[tuple[Path, Path, dict[str, UploadFil
     root.mkdir()
     scratch.mkdir()
     by_path: dict[str, UploadFile] = {}
+    layout = _Layout()
     try:
         rows = upload.files.filter(
             status=UploadFile.Status.COMPLETE, extracted_from__isnull=True
         ).order_by("pk")
         for row in rows:
             row.upload = upload
-            relative = _free_path(row.relative_path, by_path)
+            relative = layout.place(row.relative_path)
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             _fetch(row, target)
@@ -271,13 +272,37 @@ def _workspace(upload: Upload) -> Iterator[tuple[Path, Path, dict[str, UploadFil
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _free_path(relative: str, taken: dict[str, UploadFile]) -> str:
-    """The same folder chosen twice in one upload: keep both copies apart."""
-    candidate, n = relative, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{relative}~{n}"
-    return candidate
+class _Layout:
+    """Where each file of an upload goes in the workspace, so that no two collide.
+
+    An upload's paths need not fit one file system: the same path can come twice (a folder
+    chosen twice), and a file can share its name with a folder (`IM1` beside `IM1/IM2`, from
+    two folders merged on the patient's side). A clash gets a "~2" (or "~3"...) on the name
+    that came second, file or folder, so every file is still checked.
+    """
+
+    def __init__(self) -> None:
+        self.files: set[str] = set()
+        self.folders: set[str] = set()
+
+    def place(self, relative: str) -> str:
+        *folders, name = relative.split("/")
+        parent = ""
+        for folder in folders:
+            parent = self._free(parent, folder, self.files)
+            self.folders.add(parent)
+        path = self._free(parent, name, self.files, self.folders)
+        self.files.add(path)
+        return path
+
+    @staticmethod
+    def _free(parent: str, name: str, *taken: set[str]) -> str:
+        prefix = f"{parent}/" if parent else ""
+        candidate, n = f"{prefix}{name}", 1
+        while any(candidate in names for names in taken):
+            n += 1
+            candidate = f"{prefix}{name}~{n}"
+        return candidate
 
 
 def _fetch(row: UploadFile, target: Path) -> None:

@@ -1,12 +1,15 @@
 """The worker's check of an upload, run as the task runs it: results stored, case moved on."""
 
+import logging
 import zipfile
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DEFAULT_DB_ALIAS, connections
 from pydicom.uid import generate_uid
 
+from records import services as records_services
 from records import validation
 from records.models import Instance, Series, Study, Upload, UploadFile
 from requests_app import services, wizard
@@ -187,3 +190,30 @@ def test_the_check_lock_takes_upload_ids_beyond_32_bits(db):
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("order", ["file_first", "folder_first"])
+def test_a_file_and_a_folder_of_the_same_name_are_both_checked(submitted, tmp_path, order, caplog):
+    caplog.set_level(logging.DEBUG)
+    folder = "JOHN_Q_PATIENT_DOB_1961-07-04"
+    study_uid = generate_uid()
+    images = write_series(tmp_path, n=2, study_uid=study_uid)
+    paths = [f"{folder}/IM1", f"{folder}/IM1/IM2"]
+    if order == "folder_first":
+        images, paths = images[::-1], paths[::-1]
+    upload = records_services.store_upload(
+        submitted,
+        by=submitted.patient,
+        files=[SimpleUploadedFile(p.name, p.read_bytes()) for p in images],
+        relative_paths=paths,
+    )
+    services.submit_case(submitted, by=submitted.patient, missing=[])
+
+    upload = _check(upload)
+
+    assert upload.status == Upload.Status.VALID
+    assert Instance.objects.filter(series__study__upload=upload).count() == 2
+    submitted.refresh_from_db()
+    assert submitted.status == Case.Status.AWAITING_INSURANCE
+    logged = caplog.text + "".join(f"{r.getMessage()} {r.exc_text}" for r in caplog.records)
+    assert folder not in logged
