@@ -5,7 +5,6 @@ failure in between leaves an orphan file for the sweeper, never a row without it
 """
 
 import hashlib
-import posixpath
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from requests_app import services as case_services
 from requests_app.models import Case, CaseEvent
 from requests_app.services import CaseError, add_to_timeline, ensure_editable, locked_editable
 
-from . import multipart, tasks
+from . import multipart, paths, tasks
 from .forms import EMPTY_FILE
 from .models import Document, Instance, Series, Study, Upload, UploadFile
 
@@ -44,8 +43,6 @@ SIGNATURES = [
     (128, b"DICM", "dicom"),
 ]
 PICTURES = {"jpeg", "png", "gif", "tiff", "heic"}
-# File systems hold names of up to 255 bytes; the worker may add a "~2" to a repeated path.
-NAME_MAX_BYTES = 200
 # Actions that run something when the PDF is opened or clicked: no report needs them.
 ACTIVE_ACTIONS = {"/JavaScript", "/Launch"}
 
@@ -199,18 +196,12 @@ def delete_document(document: Document, *, by) -> None:
 
 
 def clean_relative_path(raw: str, fallback: str) -> str:
-    """A relative path to keep: forward slashes, no '..', '/', drive, NUL or over-long name."""
-    # A lone surrogate or a NUL fits neither the database nor a file name.
-    text = raw.encode("utf-8", "replace").decode().replace("\x00", "")
-    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    if parts and len(parts[0]) == 2 and parts[0][1] == ":":
-        parts = parts[1:]
-    parts = [p.encode()[:NAME_MAX_BYTES].decode("utf-8", "ignore") for p in parts]
-    path = posixpath.join(*parts) if parts else ""
-    if len(path) > 400:
-        # Keep the end in whole names: a cut must not start at "/etc/..." or at a "..".
-        path = path[-400:].partition("/")[2]
-    return path or fallback
+    """A relative path to keep: forward slashes, no '..', '/', drive, NUL or over-long name.
+
+    At most 400 characters, leaving room for what the check adds (a zip's name in front of the
+    files it holds, a "~2").
+    """
+    return paths.safe_relative_path(raw, fallback=fallback, max_length=400)
 
 
 def _check_room(case: Case, *, adding_files: int, adding_bytes: int) -> None:

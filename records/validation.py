@@ -34,13 +34,14 @@ from requests_app import services as case_services
 from requests_app.models import Case
 from reviewers.routing import StudyFacts, load_rules, route
 
-from . import dicom
+from . import dicom, paths
 from .models import Instance, Series, Study, Upload, UploadFile, UploadProblem
 from .problems import Problem
 
 logger = logging.getLogger(__name__)
 
 COPY_CHUNK = 1024 * 1024
+PATH_MAX = UploadFile._meta.get_field("relative_path").max_length
 # Warnings a coordinator should look at before a specialist reads the case.
 COORDINATOR_CODES = {"patient_mismatch", "multiple_patients", "modality_mismatch"}
 # The PostgreSQL advisory lock held while an upload is checked has one 64-bit key: this namespace
@@ -341,7 +342,9 @@ def _store_unpacked(
             row = UploadFile(
                 upload=upload,
                 extracted_from=archive,
-                relative_path=result.path[-500:],
+                relative_path=paths.safe_relative_path(
+                    result.path, fallback=str(archive.code), max_length=PATH_MAX
+                ),
                 status=UploadFile.Status.COMPLETE,
             )
             with location.open("rb") as handle:
@@ -459,7 +462,9 @@ def _problem_rows(upload: Upload, problems: list[Problem]) -> list[UploadProblem
             code=p.code[:40],
             severity=p.severity,
             message=p.message,
-            path=p.path[-500:],
+            path=paths.safe_relative_path(p.path, fallback="", max_length=PATH_MAX)
+            if p.path
+            else "",
         )
         for p in problems
     ]
