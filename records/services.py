@@ -43,8 +43,34 @@ SIGNATURES = [
     (128, b"DICM", "dicom"),
 ]
 PICTURES = {"jpeg", "png", "gif", "tiff", "heic"}
-# Actions that run something when the PDF is opened or clicked: no report needs them.
-ACTIVE_ACTIONS = {"/JavaScript", "/Launch"}
+# What a report never needs and a hostile PDF uses to act on its own. pypdf gives names
+# decoded (#-escapes undone), so "/L#61unch" is "/Launch" here.
+# Actions that run a program or script, send or fetch data, or open other files or media,
+# wherever they sit (a link the reader clicks included).
+REFUSED_ACTIONS = {
+    "/JavaScript",
+    "/Launch",
+    "/SubmitForm",
+    "/ImportData",
+    "/GoToR",
+    "/GoToE",
+    "/Rendition",
+    "/RichMediaExecute",
+    "/Movie",
+    "/Sound",
+}
+# Keys that hold scripts, triggers that fire without a click (additional actions), XFA forms
+# (which carry their own scripts) or files inside the PDF.
+REFUSED_KEYS = {"/JS", "/JavaScript", "/AA", "/XFA", "/EmbeddedFiles", "/EF", "/RichMediaContent"}
+# Annotations that hold files, media or 3D content with scripts.
+REFUSED_ANNOTATIONS = {"/FileAttachment", "/RichMedia", "/Screen", "/Movie", "/Sound", "/3D"}
+# On opening, the viewer may only be sent to a page of the document itself (a plain link to a
+# web page is fine when the reader clicks it, not as something that happens to them).
+OPENING_ACTIONS = {"/GoTo"}
+UNSAFE_PDF = (
+    "We could not accept this file for safety; ask the imaging centre (or your doctor's office) "
+    "for a new copy."
+)
 
 
 class RecordError(Exception):
@@ -123,16 +149,15 @@ def check_pdf(uploaded: UploadedFile) -> int:
     if pages == 0:
         raise RecordError("This PDF has no pages. Please check you chose the right file.")
     if active:
-        raise RecordError(
-            "This PDF contains scripts or commands that start other programs, which we do not "
-            "accept for safety. Please print it to a new PDF (“Print”, then “Save as PDF”) and "
-            "add that copy."
-        )
+        raise RecordError(UNSAFE_PDF)
     return pages
 
 
 def _has_active_content(reader: PdfReader) -> bool:
-    """JavaScript or a launch action anywhere in the document (pypdf decodes #-escaped names)."""
+    """Anything in the document that could act on its own or reach outside it (see above)."""
+    root = _resolved(reader.trailer.get("/Root"))
+    if isinstance(root, DictionaryObject) and not _opens_safely(root.get("/OpenAction")):
+        return True
     seen: set[tuple[int, int]] = set()
     stack: list[object] = [reader.trailer]
     while stack:
@@ -143,15 +168,38 @@ def _has_active_content(reader: PdfReader) -> bool:
             seen.add((obj.idnum, obj.generation))
             obj = obj.get_object()
         if isinstance(obj, DictionaryObject):
-            action = obj.get("/S")
-            if isinstance(action, IndirectObject):
-                action = action.get_object()
-            if action in ACTIVE_ACTIONS or "/JS" in obj or "/JavaScript" in obj:
+            if (
+                _resolved(obj.get("/S")) in REFUSED_ACTIONS
+                or _resolved(obj.get("/Subtype")) in REFUSED_ANNOTATIONS
+                or not REFUSED_KEYS.isdisjoint(obj.keys())
+            ):
                 return True
             stack.extend(obj.values())
         elif isinstance(obj, ArrayObject):
             stack.extend(obj)
     return False
+
+
+def _resolved(obj: object) -> object:
+    return obj.get_object() if isinstance(obj, IndirectObject) else obj
+
+
+def _opens_safely(action: object, depth: int = 0) -> bool:
+    """Whether what happens on opening (an action, its /Next chain) stays inside the document.
+
+    A destination (an array) only shows a page.
+    """
+    action = _resolved(action)
+    if action is None or isinstance(action, ArrayObject):
+        return True
+    if not isinstance(action, DictionaryObject) or depth > 32:
+        return False
+    if _resolved(action.get("/S")) not in OPENING_ACTIONS:
+        return False
+    following = _resolved(action.get("/Next"))
+    if isinstance(following, ArrayObject):
+        return all(_opens_safely(item, depth + 1) for item in following)
+    return following is None or _opens_safely(following, depth + 1)
 
 
 def add_document(case: Case, *, by, kind: str, uploaded: UploadedFile) -> Document:
