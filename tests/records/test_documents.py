@@ -51,7 +51,7 @@ def test_pdf_report_is_stored_with_its_hash_and_pages(client, alices_case):
     assert "Original radiology report added." in response.content.decode()
     doc = alices_case.documents.get()
     assert (doc.kind, doc.page_count) == (Document.Kind.ORIGINAL_REPORT, 3)
-    assert doc.file.name.startswith(f"cases/{alices_case.code}/documents/{doc.code}/")
+    assert doc.file.name == f"cases/{alices_case.code}/documents/{doc.code}.pdf"
     with doc.file.open("rb") as stored:
         assert hashlib.sha256(stored.read()).hexdigest() == doc.sha256
 
@@ -106,6 +106,15 @@ def test_download_is_audited_and_sent_as_attachment(client, alice, alices_case):
         str(doc.code),
         alices_case.code,
     )
+
+
+def test_a_document_is_kept_under_an_opaque_key_and_downloads_under_its_name(client, alices_case):
+    _post_document(client, alices_case, pdf_upload("Jane_Doe_MRI_1975.pdf"))
+    doc = alices_case.documents.get()
+    assert "Jane" not in doc.file.name and doc.file.name.endswith(f"/{doc.code}.pdf")
+    assert doc.original_name == "Jane_Doe_MRI_1975.pdf"
+    response = client.get(reverse("records:document-download", args=[alices_case.code, doc.code]))
+    assert 'filename="Jane_Doe_MRI_1975.pdf"' in response["Content-Disposition"]
 
 
 def test_removing_a_document_deletes_the_stored_file(client, alices_case):
