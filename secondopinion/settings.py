@@ -314,7 +314,11 @@ USE_I18N = True
 USE_TZ = True
 
 # Logging: never PHI. Log lines carry case codes (UUIDs) and problem codes, never names or files.
+# secondopinion/logs.py makes every record safe as it is created (ours, Django's, Celery's,
+# gunicorn's): exceptions keep their type and where they were raised, never their message,
+# and access lines lose their query strings.
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING_CONFIG = "secondopinion.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
