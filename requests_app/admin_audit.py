@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.db import models
 from django.template.response import TemplateResponse
 
+from .admin_search import PrivateSearchMixin
 from .audit import record_access
 from .models import AuditEvent, Case
 
@@ -30,8 +31,9 @@ def case_code_of(obj: models.Model) -> UUID | None:
     return None
 
 
-class AuditedModelAdmin(admin.ModelAdmin):
-    """A ModelAdmin whose additions, changes, deletions, actions and case reads are audited."""
+class AuditedModelAdmin(PrivateSearchMixin, admin.ModelAdmin):
+    """A ModelAdmin whose additions, changes, deletions, actions and case reads are audited,
+    and whose list's search never travels in a URL."""
 
     def _audit(self, request, obj: models.Model, *, action: str, what: str = "") -> None:
         target_type = what or obj._meta.model_name
