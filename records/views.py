@@ -179,6 +179,5 @@ def audited_preview(request: HttpRequest, case, series: UUID) -> HttpResponse:
         target_code=found.code,
         case_code=case.code,
     )
-    response = FileResponse(default_storage.open(found.preview_key, "rb"), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    # Every signed-in response is marked never to be stored (secondopinion/caching.py).
+    return FileResponse(default_storage.open(found.preview_key, "rb"), content_type="image/png")
