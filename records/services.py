@@ -206,6 +206,7 @@ def add_document(case: Case, *, by, kind: str, uploaded: UploadedFile) -> Docume
     """Check and store a PDF record on an editable case."""
     ensure_editable(case)  # refuse at once what the page already knows
     pages = check_pdf(uploaded)
+    _check_patient_room(case.patient_id, adding_bytes=uploaded.size)
     document = Document(
         case=case,
         kind=kind,
@@ -253,7 +254,8 @@ def clean_relative_path(raw: str, fallback: str) -> str:
 
 
 def _check_room(case: Case, *, adding_files: int, adding_bytes: int) -> None:
-    """Refuse what would take a case past its file count or size allowance."""
+    """Refuse what would take a case past its file count or size allowance, or its patient
+    past theirs."""
     totals = UploadFile.objects.filter(upload__case=case).aggregate(
         files=Count("id"), size=Sum("size")
     )
@@ -267,6 +269,32 @@ def _check_room(case: Case, *, adding_files: int, adding_bytes: int) -> None:
             f"A request can hold up to {filesizeformat(settings.UPLOAD_CASE_QUOTA_BYTES)} of "
             "images. Remove an earlier upload you no longer need, or write to your care "
             "coordinator."
+        )
+    _check_patient_room(case.patient_id, adding_bytes=adding_bytes)
+
+
+def _check_patient_room(patient_id: int, *, adding_bytes: int) -> None:
+    """Refuse what would take a patient past the bytes they may send in all their requests."""
+    images = UploadFile.objects.filter(upload__case__patient_id=patient_id).aggregate(
+        size=Sum("size")
+    )["size"]
+    documents = Document.objects.filter(case__patient_id=patient_id).aggregate(size=Sum("size"))[
+        "size"
+    ]
+    if (images or 0) + (documents or 0) + adding_bytes > settings.PATIENT_QUOTA_BYTES:
+        raise RecordError(
+            f"Your account can hold up to {filesizeformat(settings.PATIENT_QUOTA_BYTES)} of "
+            "files in all; remove uploads you no longer need, or write to your care coordinator."
+        )
+
+
+def _check_uploads(case: Case) -> None:
+    """Refuse a new upload on a request that holds CASE_MAX_UPLOADS already."""
+    limit = settings.CASE_MAX_UPLOADS
+    if Upload.objects.filter(case=case).count() >= limit:
+        raise RecordError(
+            f"A request can hold up to {limit} upload{'s' if limit != 1 else ''}; remove one "
+            "you no longer need before you add more."
         )
 
 
@@ -315,6 +343,7 @@ def store_upload(
             "Ask the facility for the full DICOM files on a CD, USB stick or patient portal."
         )
     adding = sum(f.size for f in files)
+    _check_uploads(case)
     _check_room(case, adding_files=len(files), adding_bytes=adding)
     upload = Upload(case=case, uploaded_by=by)
     rows = []
@@ -333,6 +362,7 @@ def store_upload(
         # The files are stored first, the rows written under the case's lock: a request
         # submitted meanwhile gets nothing, and a refusal leaves nothing behind.
         with locked_editable(case):
+            _check_uploads(case)
             _check_room(case, adding_files=len(files), adding_bytes=adding)
             upload.save()
             UploadFile.objects.bulk_create(rows)
@@ -348,6 +378,7 @@ def store_upload(
 def start_upload(case: Case, *, by) -> Upload:
     """Open a new batch of image files that the browser will send in parts."""
     with locked_editable(case):
+        _check_uploads(case)
         return Upload.objects.create(case=case, uploaded_by=by)
 
 

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import current_app
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -76,8 +78,17 @@ def add_to_timeline(case: Case, by, message: str, *, at=None) -> CaseEvent:
 
 
 def create_draft(*, patient) -> Case:
-    """Start a new request as a draft the patient can come back to."""
+    """Start a new request as a draft the patient can come back to, within their allowance of
+    requests not yet submitted (PATIENT_MAX_OPEN_DRAFTS)."""
+    limit = settings.PATIENT_MAX_OPEN_DRAFTS
     with transaction.atomic():
+        # The patient's row is locked: two tabs cannot both take the last place.
+        get_user_model().objects.select_for_update().filter(pk=patient.pk).first()
+        if Case.objects.filter(patient=patient, status=Case.Status.DRAFT).count() >= limit:
+            raise CaseError(
+                f"You already have {limit} request{'s' if limit != 1 else ''} you have not "
+                "submitted; finish or delete one of them before you start another."
+            )
         case = Case.objects.create(patient=patient)
         CaseEvent.objects.create(
             case=case,

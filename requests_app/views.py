@@ -41,7 +41,11 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def case_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        case = services.create_draft(patient=request.user)
+        try:
+            case = services.create_draft(patient=request.user)
+        except services.CaseError as exc:
+            messages.error(request, str(exc))
+            return redirect("requests:case-list")
         return redirect("requests:case-step", case.code, wizard.STEPS[0].slug)
     return render(request, "requests_app/case_new.html")
 
