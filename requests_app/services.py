@@ -143,7 +143,7 @@ def sign_authorization(
     text = authorization_text(
         case, signed_name=signed_name, relationship=relationship, expires_on=expires_on
     )
-    with transaction.atomic():
+    with locked_editable(case):
         case.authorizations.filter(revoked_at__isnull=True).update(revoked_at=signed_at)
         authorization = Authorization.objects.create(
             case=case,
