@@ -120,8 +120,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STORAGE_BACKEND = env("STORAGE_BACKEND", default="filesystem")
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 if STORAGE_BACKEND == "filesystem":
-    # Made here, as var/ is: /healthz reads the folder and writes nothing into it.
-    MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
     # No MEDIA_URL route exists: stored files are only ever sent by views that check access.
     default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -266,6 +266,18 @@ def test_healthz_checks_storage_without_writing_to_it(client, db, settings, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_healthz_is_ok_before_the_first_file_is_stored(client, db, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "var" / "media", "base_url": None},
+        },
+    }
+    assert client.get("/healthz").json()["checks"]["storage"] == "ok"
+    assert not (tmp_path / "var").exists()
+
+
 @pytest.mark.services
 def test_healthz_reads_an_s3_bucket_without_writing_to_it(client, db, s3_bucket):
     response = client.get("/healthz")
@@ -274,11 +286,12 @@ def test_healthz_reads_an_s3_bucket_without_writing_to_it(client, db, s3_bucket)
 
 
 def test_healthz_says_when_storage_cannot_be_read(client, db, settings, tmp_path):
+    (tmp_path / "media").write_text("a file where the media folder should be")
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": tmp_path / "unmounted", "base_url": None},
+            "OPTIONS": {"location": tmp_path / "media", "base_url": None},
         },
     }
     response = client.get("/healthz")
