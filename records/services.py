@@ -615,12 +615,22 @@ class _Stored:
 
     keys: list[str]
     parts: list[tuple[str, str]]  # (key, multipart id) of files whose parts are still arriving
+    # Folders emptied whole: an upload's previews, which a check killed before it recorded its
+    # series leaves with no row naming them.
+    folders: list[str]
 
     def discard(self) -> None:
         for key, multipart_id in self.parts:
             multipart.backend().abort(key, multipart_id)
         for key in self.keys:
             default_storage.delete(key)
+        for folder in self.folders:
+            try:
+                _, names = default_storage.listdir(folder)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                default_storage.delete(f"{folder}{name}")
 
 
 def _stored_for(uploads) -> _Stored:
@@ -636,7 +646,8 @@ def _stored_for(uploads) -> _Stored:
         .exclude(preview_key="")
         .values_list("preview_key", flat=True)
     )
-    return _Stored(keys=keys, parts=parts)
+    folders = [f"{upload.prefix}previews/" for upload in uploads.select_related("case")]
+    return _Stored(keys=keys, parts=parts, folders=folders)
 
 
 def delete_upload(upload: Upload, *, by) -> None:
@@ -670,7 +681,7 @@ def delete_draft(case: Case, *, by) -> None:
         stored = _stored_for(Upload.objects.filter(case=case))
         documents = list(Document.objects.filter(case=case).values_list("file", flat=True))
         case_services.delete_draft(case, by=by)
-    _Stored(keys=stored.keys + documents, parts=stored.parts).discard()
+    _Stored(keys=stored.keys + documents, parts=stored.parts, folders=stored.folders).discard()
 
 
 def expire_abandoned_uploads(*, now) -> int:

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 COPY_CHUNK = 1024 * 1024
 PATH_MAX = UploadFile._meta.get_field("relative_path").max_length
+# Images unpacked from a zip get their rows this many at a time, before their files.
+UNPACKED_BATCH = 100
 # Warnings a coordinator should look at before a specialist reads the case.
 COORDINATOR_CODES = {"patient_mismatch", "multiple_patients", "modality_mismatch"}
 # The PostgreSQL advisory lock held while an upload is checked has one 64-bit key: this namespace
@@ -153,7 +155,8 @@ def _give_up(upload: Upload) -> None:
         upload.code,
         upload.validation_attempts - 1,
     )
-    _forget_previous_results(upload)
+    if not _forget_previous_results(upload):
+        return  # deleted meanwhile: there is nobody to tell
     with transaction.atomic():
         UploadProblem.objects.create(
             upload=upload,
@@ -189,9 +192,9 @@ def _check(upload: Upload) -> None:
                 ),
                 scratch=scratch,
             )
-            unpacked, files_for = _store_unpacked(upload, report, by_path, stored)
-            previews = _store_previews(upload, report, stored)
-        recorded = _record(upload, report, unpacked, files_for, previews)
+            files_for = _store_unpacked(upload, report, by_path, stored)
+            previews = _store_previews(upload, report, stored) if files_for is not None else {}
+        recorded = files_for is not None and _record(upload, report, files_for, previews)
     except BaseException:
         _discard(stored)
         raise
@@ -324,14 +327,16 @@ def _fetch(row: UploadFile, target: Path) -> None:
 
 def _store_unpacked(
     upload: Upload, report: dicom.Report, by_path: dict[str, UploadFile], stored: list[str]
-) -> tuple[list[UploadFile], dict[str, UploadFile]]:
-    """Store the images that came out of a zip as files of their own, for reviewers.
+) -> dict[str, UploadFile] | None:
+    """Keep the images that came out of a zip as files of their own, for reviewers.
 
-    Returns their rows, not saved yet (they are written with the check's results), and the row
-    behind each image's path. Each key stored is added to `stored`.
+    Returns the row behind each image's path; None if the upload was deleted meanwhile. Rows
+    are written before their files, a batch at a time under the upload's lock: a worker killed
+    half-way leaves rows that the next attempt (or the upload's deletion) clears with their
+    files, never a file that no row leads to. Each key stored is added to `stored`.
     """
-    unpacked: list[UploadFile] = []
     files_for: dict[str, UploadFile] = {}
+    pending: list[tuple[UploadFile, Path]] = []
     for result in report.instances:
         row = by_path.get(result.path)
         if row is None:
@@ -339,6 +344,8 @@ def _store_unpacked(
             location = report.locations.get(result.path)
             if archive is None or location is None:
                 continue
+            with location.open("rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
             row = UploadFile(
                 upload=upload,
                 extracted_from=archive,
@@ -346,15 +353,21 @@ def _store_unpacked(
                     result.path, fallback=str(archive.code), max_length=PATH_MAX
                 ),
                 status=UploadFile.Status.COMPLETE,
+                sha256=digest,
+                size=location.stat().st_size,
             )
-            with location.open("rb") as handle:
-                row.sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-                handle.seek(0)
-                stored.append(default_storage.save(row.key, File(handle, name=row.key)))
-            row.size = location.stat().st_size
-            unpacked.append(row)
+            pending.append((row, location))
         files_for[result.path] = row
-    return unpacked, files_for
+    for start in range(0, len(pending), UNPACKED_BATCH):
+        batch = pending[start : start + UNPACKED_BATCH]
+        with transaction.atomic():
+            if not _lock_for_recording(upload):
+                return None
+            UploadFile.objects.bulk_create([row for row, _ in batch])
+        for row, location in batch:
+            with location.open("rb") as handle:
+                stored.append(default_storage.save(row.key, File(handle, name=row.key)))
+    return files_for
 
 
 def _containing_archive(path: str, by_path: dict[str, UploadFile]) -> UploadFile | None:
@@ -387,19 +400,17 @@ def _store_previews(upload: Upload, report: dicom.Report, stored: list[str]) -> 
 def _record(
     upload: Upload,
     report: dicom.Report,
-    unpacked: list[UploadFile],
     files_for: dict[str, UploadFile],
     previews: dict[str, str],
 ) -> bool:
-    """Write the unpacked files, studies, series, instances and problems found, in bulk, in one
-    transaction; False (and nothing written) if the upload was deleted meanwhile."""
+    """Write the studies, series, instances and problems found, in bulk, in one transaction;
+    False (and nothing written) if the upload was deleted meanwhile."""
     by_series: dict[str, list[dicom.FileResult]] = {}
     for result in report.instances:
         by_series.setdefault(result.series_instance_uid, []).append(result)
     with transaction.atomic():
         if not _lock_for_recording(upload):
             return False
-        UploadFile.objects.bulk_create(unpacked, batch_size=1000)
         for summary in report.studies:
             study = Study.objects.create(
                 case=upload.case,

@@ -27,6 +27,7 @@ ACCESS_LOGGERS = ("django.server", "gunicorn.access")
 CELERY_TRACE = "celery.app.trace"
 _QUERY = re.compile(r"\?[^\s\"]*")
 _CALLED = re.compile(r"([A-Za-z_][\w.]*)\(")
+_RETRY = re.compile(r"^Retry in [\d.]+s: ")
 
 
 def configure(logging_settings: dict) -> None:
@@ -131,11 +132,14 @@ def _safe_arg(value: object) -> object:
 
 
 def _name_in_repr(text: str, exc_info) -> str:
-    """The exception's type from Celery's "FileExistsError(17, 'File exists')" text."""
+    """The exception's type from Celery's "FileExistsError(17, 'File exists')" text, after
+    its "Retry in 2s: " when the task is retried."""
+    retry = _RETRY.match(text)
+    prefix = retry.group(0) if retry else ""
     if exc_info and exc_info[1] is not None:
-        return exception_name(exc_info[1])
-    called = _CALLED.findall(text)
-    return called[-1] if called else "error"
+        return prefix + exception_name(exc_info[1])
+    called = _CALLED.search(text, len(prefix))
+    return prefix + (called.group(1) if called else "error")
 
 
 def _strip_queries(record: logging.LogRecord) -> None:

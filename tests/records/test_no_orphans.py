@@ -5,6 +5,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from records import dicom, multipart, validation
@@ -98,5 +99,17 @@ def test_an_upload_deleted_while_it_is_being_checked_leaves_nothing_on_disk(
     validation.validate_upload(upload.pk)
 
     assert not Upload.objects.filter(pk=upload.pk).exists()
+    assert orphans(settings) == []
+    assert not [p for p in Path(default_storage.location).rglob("*") if p.is_file()]
+
+
+def test_previews_a_killed_check_stored_go_with_the_upload(alice, tmp_path, settings):
+    case = make_case(alice, complete=True)
+    upload = upload_folder(case, _zipped_series(tmp_path))
+    # A worker killed after it stored a preview, before it recorded the series naming it.
+    default_storage.save(f"{upload.prefix}previews/0123abcd.png", ContentFile(b"\x89PNG"))
+
+    records_services.delete_upload(upload, by=alice)
+
     assert orphans(settings) == []
     assert not [p for p in Path(default_storage.location).rglob("*") if p.is_file()]

@@ -43,6 +43,19 @@ def test_a_failed_task_is_logged_by_celery_with_its_type_only(every_log_record):
     assert FOLDER not in text
 
 
+def test_a_retried_task_says_so_and_names_the_error_by_its_type_only(every_log_record):
+    # Celery's retry line, as celery.app.trace writes it: the reason as text.
+    reason = f"Retry in 2s: OperationalError('could not write {FOLDER}/IM1 (disk full)')"
+    logging.getLogger("celery.app.trace").info(
+        "Task %(name)s[%(id)s] retry: %(exc)s",
+        {"name": "records.tasks.validate_upload_task", "id": "5c6a", "exc": reason},
+    )
+
+    text = every_log_record.text()
+    assert "validate_upload_task[5c6a] retry: Retry in 2s: OperationalError" in text
+    assert FOLDER not in text and "disk full" not in text
+
+
 def test_access_lines_lose_their_query_strings(every_log_record):
     # runserver's line, and gunicorn's with its atoms (request line, query, referrer)
     logging.getLogger("django.server").info(
