@@ -445,14 +445,14 @@ def complete_file(row: UploadFile, *, parts: list[multipart.Part]) -> UploadFile
     try:
         done = backend.complete(row.key, row.multipart_id, parts, size=row.size)
     except multipart.SizeMismatch as exc:
+        backend.abort(row.key, row.multipart_id)  # nothing was joined: the parts go
         received = exc.received
     else:
         # Checked again on what was stored: the parts were counted as they were listed.
         received = done.size
     if received != row.size:
         # The announced size is what the allowance was checked against, so a file that grew
-        # (or shrank) is not kept, and neither are its parts.
-        backend.abort(row.key, row.multipart_id)
+        # (or shrank) is not kept.
         default_storage.delete(row.key)
         row.delete()
         raise RecordError(
