@@ -27,6 +27,8 @@ APP_VARIABLES = (
     "AWS_S3_ENCRYPTION",
     "ALLOWED_HOSTS",
     "DEBUG",
+    "PATIENT_MAX_OPEN_DRAFTS",
+    "PATIENT_QUOTA_BYTES",
 )
 
 
@@ -34,6 +36,8 @@ def environment(base: dict[str, str], var_dir: str, **extra: str) -> dict[str, s
     """``base`` without any of the application's variables: what a fresh clone runs with."""
     env = {k: v for k, v in base.items() if k not in APP_VARIABLES}
     env.update({"VAR_DIR": var_dir, "DJANGO_SETTINGS_MODULE": "secondopinion.settings"})
+    # One patient opens a request per round and sends far more than a patient would.
+    env.update({"PATIENT_MAX_OPEN_DRAFTS": "100000", "PATIENT_QUOTA_BYTES": str(2**60)})
     env.update({"LOG_LEVEL": "WARNING", **extra})
     return env
 

@@ -1,10 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
 from requests_app.admin_audit import AuditedModelAdmin
 
+from . import services
+from .forms import RemoveFilesForm
 from .models import Document, RecordsRequest, Upload, UploadFile
 
 
@@ -55,6 +59,11 @@ class UploadAdmin(AuditedModelAdmin):
             ((p.code, p.message, p.path) for p in obj.problems.all()),
         )
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting the row here would leave its stored files behind and the case's counts
+        # wrong; files leave through the audited action on the files' list.
+        return False
+
 
 @admin.register(UploadFile)
 class UploadFileAdmin(AuditedModelAdmin):
@@ -64,6 +73,41 @@ class UploadFileAdmin(AuditedModelAdmin):
     search_fields = ["code", "upload__code"]
     raw_id_fields = ["upload"]
     readonly_fields = ["code", "relative_path", "status", "multipart_id", "size", "sha256"]
+    actions = ["remove_files_action"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Only the action below takes a file out: it keeps the counts right and writes the
+        # timeline; Django's own delete would do neither.
+        return False
+
+    def has_remove_permission(self, request) -> bool:
+        return request.user.has_perm("records.delete_uploadfile")
+
+    @admin.action(description="Remove the selected files from their case", permissions=["remove"])
+    def remove_files_action(self, request, queryset):
+        form = RemoveFilesForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                n = services.remove_checked_files(
+                    list(queryset), by=request.user, reason=form.cleaned_data["reason"]
+                )
+            except services.RecordError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Files removed: {n}.")
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": form.title,
+            "opts": self.opts,
+            "form": form,
+            "files": queryset.select_related("upload__case"),
+            "action": request.POST["action"],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        # A page (asking for the reason, or showing a refusal): nothing was removed, so the
+        # audit wrapper records nothing.
+        return TemplateResponse(request, "admin/records/uploadfile/remove_files.html", context)
 
 
 class RecordsRequestDeadlineFilter(admin.SimpleListFilter):

@@ -43,6 +43,12 @@ def _json_body(request: HttpRequest) -> dict:
     return body
 
 
+def _content_length(request: HttpRequest) -> int | None:
+    """The request's Content-Length as a count of bytes, or None if it is not one."""
+    raw = request.META.get("CONTENT_LENGTH") or "0"
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
 def _upload(request: HttpRequest, code: UUID, upload: UUID) -> Upload:
     case = get_case_for_patient(request.user, code)
     return get_object_or_404(Upload.objects.select_related("case"), case=case, code=upload)
@@ -142,9 +148,16 @@ def file_complete(request: HttpRequest, code: UUID, upload: UUID, file: UUID) ->
 def file_abort(request: HttpRequest, code: UUID, upload: UUID, file: UUID) -> JsonResponse:
     row = _file(request, code, upload, file)
     try:
-        services.abort_file(row)
+        services.abort_file(row, by=request.user)
     except REFUSALS as exc:
         return _refused(exc, 409)
+    record_access(
+        request,
+        action=AuditEvent.Action.DELETE,
+        target_type="upload-file",
+        target_code=row.code,
+        case_code=row.upload.case.code,
+    )
     return JsonResponse({})
 
 
@@ -183,6 +196,10 @@ def part_put(request: HttpRequest, token: str) -> HttpResponse:
     backend = multipart.backend()
     if not isinstance(backend, multipart.LocalBackend):
         return _refused(multipart.MultipartError("Parts go straight to storage."), 409)
+    length = _content_length(request)
+    if length is None:
+        unreadable = "This part's length could not be read. The upload will retry."
+        return _refused(multipart.MultipartError(unreadable), 400)
     try:
         if row.status != UploadFile.Status.RECEIVING or not row.upload.case.is_editable_by_patient:
             raise multipart.MultipartError("This file has already been received.")
@@ -190,7 +207,7 @@ def part_put(request: HttpRequest, token: str) -> HttpResponse:
             row.multipart_id,
             claim["n"],
             request,
-            length=int(request.META.get("CONTENT_LENGTH") or 0),
+            length=length,
             max_bytes=settings.UPLOAD_PART_MAX_BYTES,
             file_size=row.size,
         )

@@ -51,3 +51,11 @@ class ImagesForm(forms.Form):
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             return []
         return paths
+
+
+class RemoveFilesForm(forms.Form):
+    title = "Remove the selected files from their case"
+    reason = forms.CharField(
+        max_length=200,
+        help_text="Why (on the case's timeline, which the patient reads).",
+    )

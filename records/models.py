@@ -3,15 +3,18 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django.utils.text import get_valid_filename
 
 from .problems import INTERNAL_ERROR
 
 
 def document_key(document: "Document", filename: str) -> str:
-    """Storage key of a document: under its case, never guessable, never public."""
-    safe = get_valid_filename(filename)[-120:] or "document.pdf"
-    return f"cases/{document.case.code}/documents/{document.code}/{safe}"
+    """Storage key of a document: under its case, never guessable, never public.
+
+    The patient's file name ("Jane_Doe_MRI_1975.pdf") stays out of it: keys show up in bucket
+    listings, storage logs and backups. The name is kept in `original_name`, for the page and
+    the download; only PDFs are accepted, so the extension is always ".pdf".
+    """
+    return f"cases/{document.case.code}/documents/{document.code}.pdf"
 
 
 class Document(models.Model):

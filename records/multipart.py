@@ -7,12 +7,14 @@ pass through the web process. On the embedded default the same steps hand out UR
 completion hashes that file and links it into storage: the bytes go to disk once, not twice.
 """
 
+import fcntl
 import hashlib
 import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -38,6 +40,14 @@ class MultipartError(Exception):
     """The upload cannot go on (unknown upload, missing part); the message is safe to show."""
 
 
+class SizeMismatch(MultipartError):
+    """The parts named on completion do not add up to the size the file was announced with."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__("This file did not arrive with the size it was announced with.")
+        self.received = received
+
+
 @dataclass(frozen=True)
 class Part:
     number: int
@@ -60,7 +70,7 @@ class Backend(Protocol):
         self, key: str, upload_id: str, number: int, *, file_id: int, user_id: int
     ) -> str: ...
     def list_parts(self, key: str, upload_id: str) -> list[Part]: ...
-    def complete(self, key: str, upload_id: str, parts: list[Part]) -> Completed: ...
+    def complete(self, key: str, upload_id: str, parts: list[Part], *, size: int) -> Completed: ...
     def abort(self, key: str, upload_id: str) -> None: ...
 
 
@@ -122,8 +132,17 @@ class S3Backend:
             ]
         return parts
 
-    def complete(self, key: str, upload_id: str, parts: list[Part]) -> Completed:
+    def complete(self, key: str, upload_id: str, parts: list[Part], *, size: int) -> Completed:
+        """Join the parts in the bucket, once they add up to the announced `size`.
+
+        Presigned part URLs cannot bound what the browser sends, so the parts S3 holds are
+        counted before S3 is asked to join them.
+        """
         name = self.storage._normalize_name(key)
+        held = {part.number: part.size for part in self.list_parts(key, upload_id)}
+        received = sum(held.get(part.number, 0) for part in parts)
+        if received != size:
+            raise SizeMismatch(received)
         self.client.complete_multipart_upload(
             Bucket=self.bucket,
             Key=name,
@@ -135,8 +154,8 @@ class S3Backend:
                 ]
             },
         )
-        size = self.client.head_object(Bucket=self.bucket, Key=name)["ContentLength"]
-        return Completed(size=size, sha256="")
+        stored = self.client.head_object(Bucket=self.bucket, Key=name)["ContentLength"]
+        return Completed(size=stored, sha256="")
 
     def abort(self, key: str, upload_id: str) -> None:
         self.client.abort_multipart_upload(
@@ -231,6 +250,7 @@ class LocalBackend:
             raise MultipartError("This upload was cancelled or has already finished.")
         if length > max_bytes:
             raise MultipartError("This part is larger than allowed.")
+        self._reserve(folder, number, length, file_size)
         standard = length if number == 1 else self._part_length(folder)
         offset = UNPLACED
         if standard is not None:
@@ -252,6 +272,9 @@ class LocalBackend:
             os.close(fd)
         if size != length:
             raise MultipartError("This part arrived incomplete. The upload will retry.")
+        if offset != UNPLACED:
+            # An earlier receipt of this part that waited on its own is replaced by this one.
+            (folder / f"{number:05d}.bytes").unlink(missing_ok=True)
         part = Part(number=number, size=size, etag=f'"{size:x}-{uuid.uuid4().hex}"')
         # The marker is written last, whole: a part that is listed is a part that was received.
         marker = folder / f"{number:05d}.part"
@@ -259,6 +282,40 @@ class LocalBackend:
         temporary.write_text(f"{offset} {part.size} {part.etag}")
         temporary.rename(marker)
         return part
+
+    @staticmethod
+    @contextmanager
+    def _locked(folder: Path) -> Iterator[None]:
+        with (folder / "lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _reserve(self, folder: Path, number: int, length: int, file_size: int) -> None:
+        """Claim room for a part, or refuse it: every part received or on its way counts, so the
+        parts of one file never hold more than the size it was announced with (and the quota
+        was checked against), however many arrive at once.
+
+        A claim stays for the upload's life and never shrinks; a part sent again takes no
+        more room than its largest receipt.
+        """
+        with self._locked(folder):
+            standard = self._part_length(folder)
+            if number > 1 and standard and (number - 1) * standard >= file_size:
+                raise MultipartError(f"This file has no part {number}.")
+            if length == 0 and (file_size > 0 or number > 1):
+                raise MultipartError("This part is empty. The upload will retry.")
+            claims = self._claims(folder)
+            for held_number, (_, part) in self._received(folder).items():
+                claims[held_number] = max(claims.get(held_number, 0), part.size)
+            taken = sum(size for held, size in claims.items() if held != number)
+            if taken + length > file_size:
+                raise MultipartError("This part goes beyond the size announced for the file.")
+            claim = folder / f"{number:05d}.claim"
+            claim.write_text(str(max(claims.get(number, 0), length)))
+
+    @staticmethod
+    def _claims(folder: Path) -> dict[int, int]:
+        return {int(path.stem): int(path.read_text() or 0) for path in folder.glob("*.claim")}
 
     @staticmethod
     def _marker(path: Path) -> tuple[int, Part]:
@@ -282,7 +339,7 @@ class LocalBackend:
             raise MultipartError("This upload was cancelled or has already finished.")
         return [part for _, (_, part) in sorted(self._received(folder).items())]
 
-    def complete(self, key: str, upload_id: str, parts: list[Part]) -> Completed:
+    def complete(self, key: str, upload_id: str, parts: list[Part], *, size: int) -> Completed:
         folder = self._folder(upload_id)
         if not folder.is_dir():
             raise MultipartError("This upload was cancelled or has already finished.")
@@ -297,6 +354,8 @@ class LocalBackend:
             elif offset != end:
                 raise MultipartError("The parts of this file do not fit. Please add it again.")
             end += held.size
+        if end != size:
+            raise SizeMismatch(end)
         data = folder / DATA
         fd = os.open(data, os.O_WRONLY | os.O_CREAT, 0o666)
         try:

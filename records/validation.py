@@ -34,13 +34,16 @@ from requests_app import services as case_services
 from requests_app.models import Case
 from reviewers.routing import StudyFacts, load_rules, route
 
-from . import dicom
+from . import dicom, paths
 from .models import Instance, Series, Study, Upload, UploadFile, UploadProblem
 from .problems import INTERNAL_ERROR, Problem
 
 logger = logging.getLogger(__name__)
 
 COPY_CHUNK = 1024 * 1024
+PATH_MAX = UploadFile._meta.get_field("relative_path").max_length
+# Images unpacked from a zip get their rows this many at a time, before their files.
+UNPACKED_BATCH = 100
 # Warnings a coordinator should look at before a specialist reads the case, and files our own
 # checking code failed on.
 COORDINATOR_CODES = {"patient_mismatch", "multiple_patients", "modality_mismatch", INTERNAL_ERROR}
@@ -165,7 +168,8 @@ def _give_up(upload: Upload, *, internal: Sequence[Problem] = ()) -> None:
     note = f"Upload {str(upload.code)[:8]} could not be checked automatically"
     if internal:
         note += f": internal error on {len(internal)} file(s) (our checking code failed)"
-    _forget_previous_results(upload)
+    if not _forget_previous_results(upload):
+        return  # deleted meanwhile: there is nobody to tell
     with transaction.atomic():
         UploadProblem.objects.create(
             upload=upload,
@@ -187,23 +191,39 @@ def _give_up(upload: Upload, *, internal: Sequence[Problem] = ()) -> None:
 
 def _check(upload: Upload) -> None:
     case = upload.case
-    _forget_previous_results(upload)
-    with _workspace(upload) as (root, scratch, by_path):
-        report = dicom.validate_tree(
-            root,
-            declared_modality=case.exam_type or None,
-            declared_region=case.body_region or None,
-            patient=dicom.AccountHolder(name=case.patient_name, birth_date=case.patient_birth_date),
-            scratch=scratch,
-        )
-        internal = [problem for problem in report.problems if problem.code == INTERNAL_ERROR]
-        if not internal:
-            files_for = _store_unpacked(upload, report, by_path)
-            previews = _store_previews(upload, report)
-    if internal:
-        _after_internal_error(upload, internal)
+    if not _forget_previous_results(upload):
         return
-    _record(upload, report, files_for, previews)
+    stored: list[str] = []
+    try:
+        with _workspace(upload) as (root, scratch, by_path):
+            report = dicom.validate_tree(
+                root,
+                declared_modality=case.exam_type or None,
+                declared_region=case.body_region or None,
+                patient=dicom.AccountHolder(
+                    name=case.patient_name, birth_date=case.patient_birth_date
+                ),
+                scratch=scratch,
+            )
+            internal = [problem for problem in report.problems if problem.code == INTERNAL_ERROR]
+            if internal:
+                files_for = None
+            else:
+                files_for = _store_unpacked(upload, report, by_path, stored)
+                previews = _store_previews(upload, report, stored) if files_for is not None else {}
+        if internal:
+            _after_internal_error(upload, internal)
+            return
+        recorded = files_for is not None and _record(upload, report, files_for, previews)
+    except BaseException:
+        _discard(stored)
+        raise
+    if not recorded:
+        # Deleted (with its case, perhaps) while it was being checked: what this attempt
+        # stored has no row to lead to it.
+        _discard(stored)
+        logger.info("upload %s was removed while it was being checked", upload.code)
+        return
     logger.info(
         "upload %s checked: %s images, %s problems",
         upload.code,
@@ -229,20 +249,41 @@ def _after_internal_error(upload: Upload, internal: list[Problem]) -> None:
     raise InternalCheckError(f"upload {upload.code}: {INTERNAL_ERROR} on {len(internal)} file(s)")
 
 
-def _forget_previous_results(upload: Upload) -> None:
-    """A second attempt starts clean: what an interrupted first one stored goes."""
-    stale = list(upload.files.filter(extracted_from__isnull=False))
-    stale_previews = list(
-        Series.objects.filter(study__upload=upload)
-        .exclude(preview_key="")
-        .values_list("preview_key", flat=True)
+def _discard(keys: list[str]) -> None:
+    for key in keys:
+        default_storage.delete(key)
+
+
+def _lock_for_recording(upload: Upload) -> bool:
+    """Inside a transaction: lock the upload's case, then the upload, as deleting them does;
+    whether the upload is still there and being checked by us."""
+    Case.objects.select_for_update().filter(pk=upload.case_id).first()
+    return (
+        Upload.objects.select_for_update()
+        .filter(pk=upload.pk, status=Upload.Status.VALIDATING)
+        .exists()
     )
+
+
+def _forget_previous_results(upload: Upload) -> bool:
+    """A second attempt starts clean: what an interrupted first one stored goes.
+
+    False when the upload was deleted meanwhile: there is nothing to check.
+    """
     with transaction.atomic():
+        if not _lock_for_recording(upload):
+            return False
+        stale = list(upload.files.filter(extracted_from__isnull=False))
+        stale_previews = list(
+            Series.objects.filter(study__upload=upload)
+            .exclude(preview_key="")
+            .values_list("preview_key", flat=True)
+        )
         Study.objects.filter(upload=upload).delete()
         UploadProblem.objects.filter(upload=upload).delete()
         UploadFile.objects.filter(pk__in=[row.pk for row in stale]).delete()
-    for key in [row.key for row in stale] + stale_previews:
-        default_storage.delete(key)
+    _discard([row.key for row in stale] + stale_previews)
+    return True
 
 
 @contextmanager
@@ -255,13 +296,14 @@ def _workspace(upload: Upload) -> Iterator[tuple[Path, Path, dict[str, UploadFil
     root.mkdir()
     scratch.mkdir()
     by_path: dict[str, UploadFile] = {}
+    layout = _Layout()
     try:
         rows = upload.files.filter(
             status=UploadFile.Status.COMPLETE, extracted_from__isnull=True
         ).order_by("pk")
         for row in rows:
             row.upload = upload
-            relative = _free_path(row.relative_path, by_path)
+            relative = layout.place(row.relative_path)
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             _fetch(row, target)
@@ -271,13 +313,37 @@ def _workspace(upload: Upload) -> Iterator[tuple[Path, Path, dict[str, UploadFil
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _free_path(relative: str, taken: dict[str, UploadFile]) -> str:
-    """The same folder chosen twice in one upload: keep both copies apart."""
-    candidate, n = relative, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{relative}~{n}"
-    return candidate
+class _Layout:
+    """Where each file of an upload goes in the workspace, so that no two collide.
+
+    An upload's paths need not fit one file system: the same path can come twice (a folder
+    chosen twice), and a file can share its name with a folder (`IM1` beside `IM1/IM2`, from
+    two folders merged on the patient's side). A clash gets a "~2" (or "~3"...) on the name
+    that came second, file or folder, so every file is still checked.
+    """
+
+    def __init__(self) -> None:
+        self.files: set[str] = set()
+        self.folders: set[str] = set()
+
+    def place(self, relative: str) -> str:
+        *folders, name = relative.split("/")
+        parent = ""
+        for folder in folders:
+            parent = self._free(parent, folder, self.files)
+            self.folders.add(parent)
+        path = self._free(parent, name, self.files, self.folders)
+        self.files.add(path)
+        return path
+
+    @staticmethod
+    def _free(parent: str, name: str, *taken: set[str]) -> str:
+        prefix = f"{parent}/" if parent else ""
+        candidate, n = f"{prefix}{name}", 1
+        while any(candidate in names for names in taken):
+            n += 1
+            candidate = f"{prefix}{name}~{n}"
+        return candidate
 
 
 def _fetch(row: UploadFile, target: Path) -> None:
@@ -297,10 +363,17 @@ def _fetch(row: UploadFile, target: Path) -> None:
 
 
 def _store_unpacked(
-    upload: Upload, report: dicom.Report, by_path: dict[str, UploadFile]
-) -> dict[str, UploadFile]:
-    """Keep the images that came out of a zip as files of their own, for reviewers."""
+    upload: Upload, report: dicom.Report, by_path: dict[str, UploadFile], stored: list[str]
+) -> dict[str, UploadFile] | None:
+    """Keep the images that came out of a zip as files of their own, for reviewers.
+
+    Returns the row behind each image's path; None if the upload was deleted meanwhile. Rows
+    are written before their files, a batch at a time under the upload's lock: a worker killed
+    half-way leaves rows that the next attempt (or the upload's deletion) clears with their
+    files, never a file that no row leads to. Each key stored is added to `stored`.
+    """
     files_for: dict[str, UploadFile] = {}
+    pending: list[tuple[UploadFile, Path]] = []
     for result in report.instances:
         row = by_path.get(result.path)
         if row is None:
@@ -308,19 +381,29 @@ def _store_unpacked(
             location = report.locations.get(result.path)
             if archive is None or location is None:
                 continue
+            with location.open("rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
             row = UploadFile(
                 upload=upload,
                 extracted_from=archive,
-                relative_path=result.path[-500:],
+                relative_path=paths.safe_relative_path(
+                    result.path, fallback=str(archive.code), max_length=PATH_MAX
+                ),
                 status=UploadFile.Status.COMPLETE,
+                sha256=digest,
+                size=location.stat().st_size,
             )
-            with location.open("rb") as handle:
-                row.sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-                handle.seek(0)
-                default_storage.save(row.key, File(handle, name=row.key))
-            row.size = location.stat().st_size
-            row.save()
+            pending.append((row, location))
         files_for[result.path] = row
+    for start in range(0, len(pending), UNPACKED_BATCH):
+        batch = pending[start : start + UNPACKED_BATCH]
+        with transaction.atomic():
+            if not _lock_for_recording(upload):
+                return None
+            UploadFile.objects.bulk_create([row for row, _ in batch])
+        for row, location in batch:
+            with location.open("rb") as handle:
+                stored.append(default_storage.save(row.key, File(handle, name=row.key)))
     return files_for
 
 
@@ -331,8 +414,9 @@ def _containing_archive(path: str, by_path: dict[str, UploadFile]) -> UploadFile
     return None
 
 
-def _store_previews(upload: Upload, report: dicom.Report) -> dict[str, str]:
-    """One PNG per series, under the upload's prefix; returns storage keys by series UID."""
+def _store_previews(upload: Upload, report: dicom.Report, stored: list[str]) -> dict[str, str]:
+    """One PNG per series, under the upload's prefix; returns storage keys by series UID (and
+    adds them to `stored`)."""
     keys: dict[str, str] = {}
     for study in report.studies:
         for series in study.series:
@@ -346,6 +430,7 @@ def _store_previews(upload: Upload, report: dicom.Report) -> dict[str, str]:
             keys[series.series_instance_uid] = default_storage.save(
                 key, ContentFile(buffer.getvalue())
             )
+            stored.append(keys[series.series_instance_uid])
     return keys
 
 
@@ -354,12 +439,15 @@ def _record(
     report: dicom.Report,
     files_for: dict[str, UploadFile],
     previews: dict[str, str],
-) -> None:
-    """Write the studies, series, instances and problems found, in bulk, in one transaction."""
+) -> bool:
+    """Write the studies, series, instances and problems found, in bulk, in one transaction;
+    False (and nothing written) if the upload was deleted meanwhile."""
     by_series: dict[str, list[dicom.FileResult]] = {}
     for result in report.instances:
         by_series.setdefault(result.series_instance_uid, []).append(result)
     with transaction.atomic():
+        if not _lock_for_recording(upload):
+            return False
         for summary in report.studies:
             study = Study.objects.create(
                 case=upload.case,
@@ -412,6 +500,7 @@ def _record(
             ignored_count=report.files["ignored"],
             rejected_count=report.files["rejected"],
         )
+    return True
 
 
 def _problem_rows(upload: Upload, problems: list[Problem]) -> list[UploadProblem]:
@@ -421,7 +510,9 @@ def _problem_rows(upload: Upload, problems: list[Problem]) -> list[UploadProblem
             code=p.code[:40],
             severity=p.severity,
             message=p.message,
-            path=p.path[-500:],
+            path=paths.safe_relative_path(p.path, fallback="", max_length=PATH_MAX)
+            if p.path
+            else "",
         )
         for p in problems
     ]

@@ -187,6 +187,6 @@ def audited_preview(request: HttpRequest, case, series: UUID) -> HttpResponse:
     if not previews_open(request, case):
         raise Http404("Open the page that shows this preview.")
     found = get_object_or_404(Series.objects.exclude(preview_key=""), study__case=case, code=series)
-    response = FileResponse(default_storage.open(found.preview_key, "rb"), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    # The page's audit record named this preview; every signed-in response is marked never
+    # to be stored (secondopinion/caching.py).
+    return FileResponse(default_storage.open(found.preview_key, "rb"), content_type="image/png")

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.template.response import TemplateResponse
 
+from .admin_search import PrivateSearchMixin
 from .audit import record_access
 from .models import AuditEvent, Case
 
@@ -87,8 +88,9 @@ class OwnerLinksReadOnly:
         return inlines
 
 
-class AuditedModelAdmin(OwnerLinksReadOnly, admin.ModelAdmin):
-    """A ModelAdmin whose additions, changes, deletions, actions and case reads are audited."""
+class AuditedModelAdmin(OwnerLinksReadOnly, PrivateSearchMixin, admin.ModelAdmin):
+    """A ModelAdmin whose additions, changes, deletions, actions and case reads are audited,
+    whose owner links are read-only, and whose list's search never travels in a URL."""
 
     def _audit(
         self, request, obj: models.Model, *, action: str, what: str = "", shown=None

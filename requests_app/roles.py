@@ -25,6 +25,8 @@ COORDINATOR_PERMISSIONS = {
         "view_document",
         "view_upload",
         "view_uploadfile",
+        # Only through the audited "remove files" action; the admin offers no other delete.
+        "delete_uploadfile",
         "view_uploadproblem",
         "view_study",
         "view_series",

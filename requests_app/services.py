@@ -4,11 +4,13 @@ Each transition is one guarded function: it claims the change with a conditional
 double click or a second worker cannot apply it twice) and writes a line on the case's timeline.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import current_app
-from django.core.files.storage import default_storage
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -93,8 +95,17 @@ def add_to_timeline(case: Case, by, message: str, *, at=None) -> CaseEvent:
 
 
 def create_draft(*, patient) -> Case:
-    """Start a new request as a draft the patient can come back to."""
+    """Start a new request as a draft the patient can come back to, within their allowance of
+    requests not yet submitted (PATIENT_MAX_OPEN_DRAFTS)."""
+    limit = settings.PATIENT_MAX_OPEN_DRAFTS
     with transaction.atomic():
+        # The patient's row is locked: two tabs cannot both take the last place.
+        get_user_model().objects.select_for_update().filter(pk=patient.pk).first()
+        if Case.objects.filter(patient=patient, status=Case.Status.DRAFT).count() >= limit:
+            raise CaseError(
+                f"You already have {limit} request{'s' if limit != 1 else ''} you have not "
+                "submitted; finish or delete one of them before you start another."
+            )
         case = Case.objects.create(patient=patient)
         CaseEvent.objects.create(
             case=case,
@@ -113,12 +124,30 @@ def ensure_editable(case: Case) -> None:
         )
 
 
+@contextmanager
+def locked_editable(case: Case) -> Iterator[Case]:
+    """A transaction holding the case's row locked, entered only while the patient may change it.
+
+    The caller's copy may be stale: a page loads the case, then spends seconds checking a file
+    while another request submits it. The row is read again under the lock, so a write made in
+    here cannot land after submission (whose conditional UPDATE waits for the lock).
+    """
+    with transaction.atomic():
+        current = Case.objects.select_for_update().filter(pk=case.pk).first()
+        if current is None:
+            raise CaseError("This request no longer exists.")
+        case.status = current.status
+        ensure_editable(current)
+        yield current
+
+
 def update_case(case: Case, *, by, fields: dict) -> None:
     """Save the patient's answers on an editable case; only the named fields are written."""
     ensure_editable(case)
     for name, value in fields.items():
         setattr(case, name, value)
-    case.save(update_fields=[*fields, "updated_at"])
+    with locked_editable(case):
+        case.save(update_fields=[*fields, "updated_at"])
 
 
 def sign_authorization(
@@ -131,7 +160,7 @@ def sign_authorization(
     text = authorization_text(
         case, signed_name=signed_name, relationship=relationship, expires_on=expires_on
     )
-    with transaction.atomic():
+    with locked_editable(case):
         case.authorizations.filter(revoked_at__isnull=True).update(revoked_at=signed_at)
         authorization = Authorization.objects.create(
             case=case,
@@ -339,19 +368,12 @@ def correct_clinical_answers(case: Case, *, by, changes: dict, reason: str) -> l
 
 
 def delete_draft(case: Case, *, by) -> None:
-    """Delete a draft that was never submitted, with every file the patient added to it."""
-    if case.status != Case.Status.DRAFT:
-        raise CaseError("Only a request that was never submitted can be deleted.")
-    names = list(case.documents.values_list("file", flat=True))
-    names += [
-        f"{upload.prefix}{code}"
-        for upload in case.uploads.all()
-        for code in upload.files.values_list("code", flat=True)
-    ]
+    """Delete the rows of a draft that was never submitted.
+
+    Its stored files belong to the records app, which gathers them before calling this and
+    removes them after (`records.services.delete_draft`, what the page calls).
+    """
     with transaction.atomic():
         deleted, _ = Case.objects.filter(pk=case.pk, status=Case.Status.DRAFT).delete()
         if not deleted:
             raise CaseError("Only a request that was never submitted can be deleted.")
-    # Files go after the rows are gone: a failure here leaves orphans, never a broken case.
-    for name in names:
-        default_storage.delete(name)

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from insurance.models import CaseInsurance
 from insurance.status import insurance_status
+from records import services as records_services
 from records.forms import DocumentForm, ImagesForm
 from records.models import Document
 from records.views import previews_shown
@@ -44,7 +45,11 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def case_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        case = services.create_draft(patient=request.user)
+        try:
+            case = services.create_draft(patient=request.user)
+        except services.CaseError as exc:
+            messages.error(request, str(exc))
+            return redirect("requests:case-list")
         return redirect("requests:case-step", case.code, wizard.STEPS[0].slug)
     return render(request, "requests_app/case_new.html")
 
@@ -205,7 +210,7 @@ def case_message(request: HttpRequest, code: UUID) -> HttpResponse:
 def case_delete(request: HttpRequest, code: UUID) -> HttpResponse:
     case = get_case_for_patient(request.user, code)
     try:
-        services.delete_draft(case, by=request.user)
+        records_services.delete_draft(case, by=request.user)
     except services.CaseError as exc:
         messages.error(request, str(exc))
         return redirect("requests:case-detail", case.code)

@@ -8,6 +8,7 @@ entry's header and data descriptor, a slice smaller than a chunk) are sent toget
 600-slice study goes out in a few hundred large writes rather than thousands of small ones.
 """
 
+import re
 from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
@@ -17,6 +18,7 @@ from records.models import Study, UploadFile
 from requests_app.models import Case
 
 CHUNK = 1024 * 1024
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def study_files(case: Case) -> list[UploadFile]:
@@ -49,8 +51,16 @@ def _chunks(key: str) -> Iterator[bytes]:
 
 
 def _arcname(row: UploadFile, taken: set[str]) -> str:
-    """The file's folder path as the patient uploaded it; a repeated path gets a suffix."""
-    name = row.relative_path.lstrip("/") or str(row.code)
+    """The file's folder path as the patient uploaded it; a repeated path gets a suffix.
+
+    Stored paths are cleaned when they are kept, but the zip is opened on a reviewer's
+    machine: whatever the row says, no entry climbs out of the folder it is unpacked into,
+    starts at a root or a drive, or uses backslashes.
+    """
+    names = row.relative_path.replace("\\", "/").split("/")
+    if names and _DRIVE.match(names[0]):
+        names[0] = names[0][2:]
+    name = "/".join(n for n in names if n not in ("", ".", "..")) or str(row.code)
     candidate, n = name, 1
     while candidate in taken:
         n += 1

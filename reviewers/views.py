@@ -377,7 +377,6 @@ def instance_file(request: HttpRequest, code: UUID, file: UUID) -> HttpResponse:
     response = FileResponse(default_storage.open(row.key, "rb"), content_type="application/dicom")
     # The viewer fetches the bytes; a browser sent here saves the patient's file, never renders it.
     response["Content-Disposition"] = "attachment"
-    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 

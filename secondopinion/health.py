@@ -2,11 +2,15 @@
 
 import asyncio
 import dataclasses
+import errno
+import os
+from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.http import JsonResponse
 from health_check.base import HealthCheck
-from health_check.checks import Database, Storage
+from health_check.checks import Database
 from health_check.exceptions import ServiceUnavailable
 from health_check.views import HealthCheckView
 
@@ -23,6 +27,37 @@ class Broker(HealthCheck):
                 connection.ensure_connection(max_retries=1, timeout=3)
         except Exception as exc:  # kombu raises transport-specific errors
             raise ServiceUnavailable("Broker unreachable.") from exc
+
+
+@dataclasses.dataclass
+class Storage(HealthCheck):
+    """File storage answers a read: a HEAD on the bucket, or a look at the folder on disk.
+
+    Nothing is written: the probe runs every few seconds, and a file written and deleted each
+    time churns the bucket (its versions, its access log) and fails where the probe may read
+    but not write.
+    """
+
+    def run(self) -> None:
+        storage = storages["default"]
+        try:
+            if hasattr(storage, "bucket_name"):
+                storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+            else:
+                _check_folder(Path(storage.location))
+        except Exception as exc:  # boto3 and the file system raise their own errors
+            raise ServiceUnavailable("Storage unreachable.") from exc
+
+
+def _check_folder(location: Path) -> None:
+    """The media folder can be listed; before the first file is stored (storage makes the
+    folder then), the nearest folder above it must let storage make it."""
+    if location.exists():
+        os.listdir(location)
+        return
+    parent = next(folder for folder in location.parents if folder.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise NotADirectoryError(errno.ENOTDIR, "storage's folder cannot be made")
 
 
 class HealthzView(HealthCheckView):

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "secondopinion.caching.NeverStoreSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -202,6 +203,20 @@ UPLOAD_PART_MAX_BYTES = env.int("UPLOAD_PART_MAX_BYTES", default=64 * 1024 * 102
 UPLOAD_FILE_MAX_BYTES = env.int("UPLOAD_FILE_MAX_BYTES", default=8 * 1024**3)
 UPLOAD_CASE_QUOTA_BYTES = env.int("UPLOAD_CASE_QUOTA_BYTES", default=40 * 1024**3)
 UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20000)
+# Limits per patient: requests started and not yet submitted, uploads in one request, and bytes
+# received in all their requests (image files as announced, and documents).
+try:
+    PATIENT_MAX_OPEN_DRAFTS = env.int("PATIENT_MAX_OPEN_DRAFTS", default=5)
+    CASE_MAX_UPLOADS = env.int("CASE_MAX_UPLOADS", default=25)
+    PATIENT_QUOTA_BYTES = env.int("PATIENT_QUOTA_BYTES", default=100 * 1024**3)
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "PATIENT_MAX_OPEN_DRAFTS, CASE_MAX_UPLOADS and PATIENT_QUOTA_BYTES must be whole "
+        f"numbers ({exc})."
+    ) from exc
+for _limit in ("PATIENT_MAX_OPEN_DRAFTS", "CASE_MAX_UPLOADS", "PATIENT_QUOTA_BYTES"):
+    if vars()[_limit] < 1:
+        raise ImproperlyConfigured(f"{_limit} must be a whole number above zero.")
 # An upload left unfinished this long (a closed tab that never came back) is removed.
 UPLOAD_ABANDONED_AFTER_DAYS = env.int("UPLOAD_ABANDONED_AFTER_DAYS", default=7)
 # The worker lays each upload out here while checking it (on the same disk as var/media, so
@@ -432,7 +447,11 @@ USE_I18N = True
 USE_TZ = True
 
 # Logging: never PHI. Log lines carry case codes (UUIDs) and problem codes, never names or files.
+# secondopinion/logs.py makes every record safe as it is created (ours, Django's, Celery's,
+# gunicorn's): exceptions keep their type and where they were raised, never their message,
+# and access lines lose their query strings.
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING_CONFIG = "secondopinion.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -5,6 +5,7 @@ reviews, sam is a coordinator.
 """
 
 import io
+import logging
 import socket
 import time
 import uuid
@@ -106,6 +107,49 @@ def empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def text(self) -> str:
+        """Every record as a handler writes it, exception text included, with what Celery
+        attaches beside it."""
+        return "\n".join(
+            f"{self.format(record)} {getattr(record, 'data', '')}" for record in self.records
+        )
+
+
+@pytest.fixture
+def every_log_record():
+    """Every log record of every logger (root included) at DEBUG, whatever its own level,
+    propagation or switch: `every_log_record.text()` is what log files would hold."""
+    handler = _Records()
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    saved = [(logger, logger.level, logger.propagate, logger.disabled) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.disabled = False
+        if logger is not logging.getLogger():
+            logger.propagate = True
+    logging.getLogger().addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for logger, level, propagate, disabled in saved:
+            logger.setLevel(level)
+            logger.propagate, logger.disabled = propagate, disabled
 
 
 @pytest.fixture

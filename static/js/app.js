@@ -2,6 +2,27 @@
 (function () {
   "use strict";
 
+  // What the upload widget keeps in this browser (opaque codes and salted hashes; file names
+  // and files, in what earlier versions left in Uppy's Golden Retriever stores) goes when the
+  // session ends: at logout, and on any page seen signed out, such as the login page after a
+  // session expired. On a shared computer the next person finds nothing of it.
+  function forgetUploads() {
+    try {
+      Object.keys(window.localStorage).forEach(function (key) {
+        if (key.indexOf("secondopinion-upload-") === 0 || key.indexOf("uppyState:") === 0) {
+          window.localStorage.removeItem(key);
+        }
+      });
+    } catch (error) {
+      // Storage switched off in this browser: nothing was kept.
+    }
+    if (window.indexedDB) window.indexedDB.deleteDatabase("uppy-blobs");
+  }
+  document.querySelectorAll("form[data-logout]").forEach(function (form) {
+    form.addEventListener("submit", forgetUploads);
+  });
+  if (document.body.hasAttribute("data-signed-out")) forgetUploads();
+
   // Browsers send only bare file names for a chosen folder; keep each file's path inside the
   // folder so a CD's layout survives the upload.
   document.querySelectorAll("form[data-images-form]").forEach(function (form) {

@@ -1,6 +1,13 @@
 // Study upload: Uppy's dashboard speaking the S3 multipart protocol to our five endpoints.
-// Parts go in parallel with retries; a dropped connection or a closed tab resumes where it
-// stopped (Golden Retriever keeps the files, our endpoints list the parts already received).
+// Parts go in parallel with retries. A dropped connection resumes where it stopped; after a
+// closed tab the patient adds the same folder again and each file goes on from the parts the
+// server already holds.
+//
+// Nothing that names the patient is kept in the browser: file and folder names often carry
+// their name and birth date, and the next user of a shared computer could read them. So no
+// Golden Retriever (it keeps names in localStorage and the files themselves in IndexedDB);
+// what is kept, per case, is the batch's opaque codes and, per file, a salted SHA-256 of its
+// path, size and date mapped to the server's opaque key. app.js clears it at logout.
 (function () {
   "use strict";
   var root = document.querySelector("[data-study-uploader]");
@@ -8,8 +15,36 @@
 
   var csrf = root.dataset.csrf;
   var storageKey = "secondopinion-upload-" + root.dataset.case;
-  var batch = JSON.parse(window.localStorage.getItem(storageKey) || "null");
+  var saved = JSON.parse(window.localStorage.getItem(storageKey) || "null") || {};
+  var batch = saved.batch || null;
+  var started = saved.files || {}; // fingerprint -> {key, uploadId}, or {done: true}
   var pending = null;
+
+  function remember() {
+    if (!batch) return;
+    window.localStorage.setItem(storageKey, JSON.stringify({ batch: batch, files: started }));
+  }
+
+  function forget() {
+    window.localStorage.removeItem(storageKey);
+    batch = null;
+    started = {};
+    pending = null;
+  }
+
+  // A file as this browser sees it, salted with the batch's random code: the same file added
+  // again matches, and nothing in it can be read back as a name. Null where the browser
+  // offers no hashing (a page not served over HTTPS): such a file starts afresh.
+  function fingerprint(file) {
+    if (!batch || !window.crypto || !window.crypto.subtle) return Promise.resolve(null);
+    var data = file.data || {};
+    var text = [batch.upload, file.meta.relativePath || file.name, file.size, data.lastModified || ""].join("\n");
+    return window.crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)).then(function (hash) {
+      return Array.prototype.map.call(new Uint8Array(hash), function (b) {
+        return ("0" + b.toString(16)).slice(-2);
+      }).join("");
+    });
+  }
 
   function call(method, url, body) {
     return fetch(url, {
@@ -31,7 +66,7 @@
     if (!pending) {
       pending = call("POST", root.dataset.startUrl).then(function (data) {
         batch = data;
-        window.localStorage.setItem(storageKey, JSON.stringify(batch));
+        remember();
         return batch;
       }, function (error) {
         pending = null;
@@ -56,7 +91,32 @@
     showProgressDetails: true,
     note: "The whole folder of your CD, a zip from a patient portal, or the image files.",
   });
-  uppy.use(Uppy.GoldenRetriever, { serviceWorker: false });
+
+  // A file added again that already arrived in full is not sent twice.
+  var alreadyIn = 0;
+  uppy.on("file-added", function (file) {
+    fingerprint(file).then(function (print) {
+      if (!print || !started[print] || !started[print].done || !uppy.getFile(file.id)) return;
+      uppy.removeFile(file.id);
+      alreadyIn += 1;
+      uppy.info(alreadyIn + " of these files had already arrived; the others go on from where they stopped.", "info", 8000);
+    });
+  });
+
+  // Before the upload starts: a file this browser began sending earlier goes on from the
+  // parts the server holds (the uploader lists them) instead of starting again.
+  uppy.addPreProcessor(function (fileIDs) {
+    return Promise.all(fileIDs.map(function (id) {
+      var file = uppy.getFile(id);
+      return fingerprint(file).then(function (print) {
+        var known = print && started[print];
+        if (known && known.uploadId && !(file.s3Multipart && file.s3Multipart.uploadId)) {
+          uppy.setFileState(id, { s3Multipart: { key: known.key, uploadId: known.uploadId } });
+        }
+      });
+    }));
+  });
+
   uppy.use(Uppy.AwsS3, {
     limit: 4,
     shouldUseMultipart: function () { return true; },
@@ -64,6 +124,14 @@
     createMultipartUpload: function (file) {
       return startBatch().then(function (b) {
         return call("POST", b.files, { relativePath: file.meta.relativePath || file.name, size: file.size });
+      }).then(function (created) {
+        return fingerprint(file).then(function (print) {
+          if (print) {
+            started[print] = { key: created.key, uploadId: created.uploadId };
+            remember();
+          }
+          return created;
+        });
       });
     },
     signPart: function (file, opts) {
@@ -77,16 +145,28 @@
     },
     abortMultipartUpload: function (file, opts) {
       if (!batch) return Promise.resolve();
-      return call("DELETE", batch.files + opts.key + "/");
+      return fingerprint(file).then(function (print) {
+        if (print) {
+          delete started[print];
+          remember();
+        }
+        return call("DELETE", batch.files + opts.key + "/");
+      });
     },
+  });
+
+  uppy.on("upload-success", function (file) {
+    fingerprint(file).then(function (print) {
+      if (!print || !batch) return;
+      started[print] = { done: true };
+      remember();
+    });
   });
 
   uppy.on("complete", function (result) {
     if (!batch || !result.successful || !result.successful.length || result.failed.length) return;
     call("POST", batch.finish).then(function (data) {
-      window.localStorage.removeItem(storageKey);
-      batch = null;
-      pending = null;
+      forget();
       uppy.cancelAll();
       // Show the new upload in the list; it follows its own check from there.
       window.htmx.ajax("GET", data.detail, { target: "#upload-list", swap: "beforeend" });

@@ -51,7 +51,7 @@ def test_report_goes_to_a_private_key_under_the_case_and_comes_back(client, alic
     doc = case.documents.get()
     keys = [o["Key"] for o in s3_bucket.list_objects_v2(Bucket=s3_bucket.bucket)["Contents"]]
     assert keys == [doc.file.name]
-    assert keys[0].startswith(f"cases/{case.code}/documents/{doc.code}/")
+    assert keys[0] == f"cases/{case.code}/documents/{doc.code}.pdf"
     assert encryption(s3_bucket, keys[0]) == "AES256"
 
     endpoint = s3_bucket.meta.endpoint_url

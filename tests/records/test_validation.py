@@ -2,13 +2,16 @@
 
 import logging
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.urls import reverse
 from pydicom.uid import generate_uid
 
+from records import services as records_services
 from records import validation
 from records.models import Instance, Series, Study, Upload, UploadFile
 from records.tasks import validate_upload_task
@@ -286,3 +289,81 @@ def test_the_patient_sees_a_calm_message_and_the_coordinator_the_internal_error(
     for shown in (case_page.content.decode(), upload_page.content.decode()):
         assert "internal_error" in shown
     assert "internal error" in case_page.content.decode()  # the note on the case
+
+
+@pytest.mark.parametrize("order", ["file_first", "folder_first"])
+def test_a_file_and_a_folder_of_the_same_name_are_both_checked(submitted, tmp_path, order, caplog):
+    caplog.set_level(logging.DEBUG)
+    folder = "JOHN_Q_PATIENT_DOB_1961-07-04"
+    study_uid = generate_uid()
+    images = write_series(tmp_path, n=2, study_uid=study_uid)
+    paths = [f"{folder}/IM1", f"{folder}/IM1/IM2"]
+    if order == "folder_first":
+        images, paths = images[::-1], paths[::-1]
+    upload = records_services.store_upload(
+        submitted,
+        by=submitted.patient,
+        files=[SimpleUploadedFile(p.name, p.read_bytes()) for p in images],
+        relative_paths=paths,
+    )
+    services.submit_case(submitted, by=submitted.patient, missing=[])
+
+    upload = _check(upload)
+
+    assert upload.status == Upload.Status.VALID
+    assert Instance.objects.filter(series__study__upload=upload).count() == 2
+    submitted.refresh_from_db()
+    assert submitted.status == Case.Status.AWAITING_INSURANCE
+    logged = caplog.text + "".join(f"{r.getMessage()} {r.exc_text}" for r in caplog.records)
+    assert folder not in logged
+
+
+def hostile_zip(folder: Path, scratch: Path) -> str:
+    """A portal's zip in `folder` whose long folder name ends in ".." exactly where a cut 500
+    characters from the end of the image's path would land; returns that tail."""
+    tail = "../" + ("t" * 200 + "/") * 2 + "t" * 91 + "/IM1"
+    assert len(tail) == 500
+    (image,) = write_series(scratch, n=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "portal.zip", "w") as zipped:
+        zipped.write(image, "x" * 50 + tail)
+    return tail
+
+
+def is_safe_relative(path: str) -> bool:
+    parts = path.split("/")
+    return (
+        0 < len(path) <= 500
+        and not path.startswith("/")
+        and "\\" not in path
+        and ".." not in parts
+        and "" not in parts
+        and ":" not in parts[0]
+    )
+
+
+def test_a_long_name_cut_to_fit_never_becomes_a_parent_folder(submitted, tmp_path):
+    tail = hostile_zip(tmp_path / "upload", tmp_path / "scratch")
+    upload = _send(submitted, tmp_path / "upload")
+
+    unpacked = UploadFile.objects.get(upload=upload, extracted_from__isnull=False)
+    assert unpacked.relative_path.endswith("/IM1")
+    assert tail not in unpacked.relative_path
+    paths = [*upload.files.values_list("relative_path", flat=True)]
+    paths += [p for p in upload.problems.values_list("path", flat=True) if p]
+    assert paths and all(is_safe_relative(p) for p in paths), paths
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        ("CD/DICOM/../IM1", "CD/DICOM/IM1"),
+        ("/etc/passwd", "etc/passwd"),
+        ("C:\\\\Users\\\\jane\\\\IM1", "Users/jane/IM1"),
+        ("a/" + "b" * 300 + "/c", "a/" + "b" * 200 + "/c"),
+        ("/".join(["n" * 150] * 5), "/".join(["n" * 150] * 2)),
+        ("../..", "file"),
+    ],
+)
+def test_a_kept_path_is_relative_and_cut_between_names(raw, kept):
+    assert records_services.clean_relative_path(raw, fallback="file") == kept

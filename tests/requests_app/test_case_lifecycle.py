@@ -96,6 +96,6 @@ def test_delete_draft_removes_case_and_its_files(alice):
         case, by=alice, kind="original_report", uploaded=pdf_upload()
     )
     assert default_storage.exists(doc.file.name)
-    services.delete_draft(case, by=alice)
+    records_services.delete_draft(case, by=alice)
     assert not Case.objects.filter(pk=case.pk).exists()
     assert not default_storage.exists(doc.file.name)

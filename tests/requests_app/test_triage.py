@@ -436,7 +436,7 @@ def test_search_by_name_email_code_and_study(desk, alice, bob):
         (mine.short_code, mine),
         ("1.2.826.0.1.3680043.8.498.1", theirs),
     ]:
-        page = desk.get(url, {"q": term})
+        page = desk.post(url, {"q": term}, follow=True)  # the search box posts
         found = list(page.context["cl"].result_list)
         assert found == [expected], term
 

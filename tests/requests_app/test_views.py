@@ -1,4 +1,5 @@
 import pytest
+from django.core.files.storage import FileSystemStorage
 from django.urls import reverse
 
 from records import services as records_services
@@ -241,6 +242,62 @@ def test_healthz_reports_database_broker_and_storage(client, db):
         "status": "ok",
         "checks": {"database": "ok", "broker": "ok", "storage": "ok"},
     }
+
+
+class ReadOnlyStorage(FileSystemStorage):
+    """Storage that refuses every write, as a bucket the probe may only read would."""
+
+    def _save(self, name, content):
+        raise PermissionError("read-only")
+
+    def delete(self, name):
+        raise PermissionError("read-only")
+
+
+def test_healthz_checks_storage_without_writing_to_it(client, db, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": f"{__name__}.ReadOnlyStorage",
+            "OPTIONS": {"location": tmp_path, "base_url": None},
+        },
+    }
+    response = client.get("/healthz")
+    assert response.json()["checks"]["storage"] == "ok"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_healthz_is_ok_before_the_first_file_is_stored(client, db, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "var" / "media", "base_url": None},
+        },
+    }
+    assert client.get("/healthz").json()["checks"]["storage"] == "ok"
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.services
+def test_healthz_reads_an_s3_bucket_without_writing_to_it(client, db, s3_bucket):
+    response = client.get("/healthz")
+    assert response.json()["checks"]["storage"] == "ok"
+    assert s3_bucket.list_objects_v2(Bucket=s3_bucket.bucket).get("KeyCount") == 0
+
+
+def test_healthz_says_when_storage_cannot_be_read(client, db, settings, tmp_path):
+    (tmp_path / "media").write_text("a file where the media folder should be")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "media", "base_url": None},
+        },
+    }
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["storage"] == "error"
 
 
 def test_healthz_says_when_the_broker_is_down(client, db, settings):

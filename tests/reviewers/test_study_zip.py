@@ -7,8 +7,10 @@ import pytest
 from django.urls import reverse
 from zipstream import ZIP_STORED, ZipStream
 
+from records.models import UploadFile
 from requests_app.models import AuditEvent
 from reviewers import services, studyzip
+from tests.records.test_validation import hostile_zip
 from tests.reviewers.conftest import validated_case
 
 
@@ -90,3 +92,48 @@ def test_the_zip_goes_out_in_large_pieces_with_the_size_announced():
     assert body == b"".join(stream()) and len(body) == len(announced)
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         assert [archive.read(f"CD/IM{n}") for n in range(3)] == slices
+
+
+def _entries(body: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        return [info.filename for info in archive.infolist()]
+
+
+def _safe(name: str) -> bool:
+    parts = name.split("/")
+    return not name.startswith("/") and "\\" not in name and ".." not in parts and "" not in parts
+
+
+def test_a_hostile_folder_name_never_reaches_the_zip_as_a_parent_folder(
+    client, alice, rita_profile, tmp_path
+):
+    hostile_zip(tmp_path / "upload", tmp_path / "scratch")  # uploaded beside the CD
+    case, _ = validated_case(alice, tmp_path / "upload")
+    assert UploadFile.objects.filter(upload__case=case, extracted_from__isnull=False).exists()
+    services.claim_case(case, reviewer=rita_profile, by=rita_profile.user)
+    client.force_login(rita_profile.user)
+
+    response, body = _download(client, case)
+
+    names = _entries(body)
+    assert response.status_code == 200 and len(names) == 11
+    assert all(_safe(name) for name in names), [n for n in names if not _safe(n)]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["../../etc/passwd", "/root/.ssh/id_rsa", "..\\..\\boot.ini", "C:/Windows/win.ini", "./../"],
+)
+def test_the_zip_writer_normalises_any_unsafe_stored_name(
+    client, alice, rita_profile, tmp_path, stored
+):
+    case, _ = validated_case(alice, tmp_path)
+    UploadFile.objects.filter(pk=studyzip.study_files(case)[0].pk).update(relative_path=stored)
+    services.claim_case(case, reviewer=rita_profile, by=rita_profile.user)
+    client.force_login(rita_profile.user)
+
+    response, body = _download(client, case)
+
+    names = _entries(body)
+    assert response.status_code == 200 and len(names) == 10
+    assert all(_safe(name) and not name.startswith("C:") for name in names), names

@@ -483,6 +483,6 @@ def test_nobody_edits_or_deletes_the_audit_log_in_the_admin(client, root, logged
 def test_coordinators_read_one_cases_audit_by_its_code(client, sam, logged):
     client.force_login(sam)
     url = reverse("admin:requests_app_auditevent_changelist")
-    page = client.get(url, {"q": str(logged[0].case_code)})
+    page = client.post(url, {"q": str(logged[0].case_code)}, follow=True)
     assert page.status_code == 200
     assert list(page.context["cl"].result_list) == [logged[0]]

@@ -710,7 +710,7 @@ LAUNCH_ESCAPED = pdf_with(launch_on_open).replace(b"/Launch", b"/L#61unch")
 HTML = b"<!DOCTYPE html><html><body><script>fetch('/cases/')</script></body></html>\n"
 DAMAGED = "seems to be damaged"
 NOT_A_PDF = "This file is not a PDF."
-ACTIVE = "scripts or commands that start other programs"
+ACTIVE = "We could not accept this file for safety"
 
 PDF_CASES = [
     pytest.param(pdf_with(javascript_in_a_page_action), ACTIVE, id="pdf_javascript"),
