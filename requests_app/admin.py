@@ -28,6 +28,7 @@ from .admin_actions import run_each
 from .admin_audit import AuditedModelAdmin
 from .admin_inlines import MessageInline
 from .models import AuditEvent, Authorization, Case, CaseEvent, Priority, SlaTarget
+from .services import revoke_authorization
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -546,11 +547,46 @@ class CaseEventAdmin(AuditedModelAdmin):
 
 @admin.register(Authorization)
 class AuthorizationAdmin(AuditedModelAdmin):
-    list_display = ["code", "case", "signed_at", "expires_on", "revoked_at"]
+    """Read-only: a signed text never changes. A written revocation is recorded by the action,
+    which calls the same service as the patient's button."""
+
+    list_display = ["code", "case", "signed_at", "expires_on", "revoked_at", "revocation"]
+    list_filter = ["revocation"]
     list_select_related = ["case"]
     search_fields = ["case__code"]
     raw_id_fields = ["case", "signed_by"]
     readonly_fields = [f.name for f in Authorization._meta.fields]
+    actions = ["record_written_revocation"]
+
+    @admin.action(description="Record a written revocation", permissions=["change"])
+    def record_written_revocation(self, request, queryset):
+        form = forms.WrittenRevocationForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run_each(
+                request,
+                queryset.select_related("case"),
+                lambda authorization: revoke_authorization(
+                    authorization,
+                    by=request.user,
+                    method=Authorization.Revocation.WRITTEN,
+                    received_on=form.cleaned_data["received_on"],
+                    note=form.cleaned_data["note"],
+                ),
+                done="Revocations recorded",
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": form.title,
+            "opts": self.opts,
+            "form": form,
+            "authorizations": queryset.select_related("case"),
+            "action": request.POST["action"],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/requests_app/authorization/revocation_form.html", context
+        )
 
 
 @admin.register(AuditEvent)

@@ -56,3 +56,17 @@ class NoteForm(forms.Form):
     note = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="What you checked."
     )
+
+
+class WrittenRevocationForm(forms.Form):
+    title = "Record a written revocation"
+    received_on = forms.DateField(
+        label="Received on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The day the patient's letter or e-mail reached us: revocation counts from then.",
+    )
+    note = forms.CharField(
+        required=False,
+        max_length=300,
+        help_text="How it came (letter, e-mail) and where it is filed.",
+    )

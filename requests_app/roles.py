@@ -14,6 +14,7 @@ COORDINATOR_PERMISSIONS = {
         "change_case",
         "view_caseevent",
         "view_authorization",
+        "change_authorization",
         "view_message",
         "view_slatarget",
         "add_slatarget",

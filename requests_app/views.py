@@ -6,17 +6,22 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from insurance.documents import render_pdf
 from insurance.models import CaseInsurance
+from records.access_rules import ACCESS_DEADLINE, FLAT_FEE_ELECTRONIC
 from records.forms import DocumentForm, ImagesForm
 from records.models import Document
 from reviewers.models import Subspecialty
+from secondopinion.dated import in_force
 
 from . import messaging, notifications, services, sla, wizard
 from .access import get_case_for_patient
-from .forms import SubmitForm
-from .models import Case
+from .audit import record_access, refusals_audited
+from .forms import AuthorizationForm, SubmitForm
+from .models import AuditEvent, Authorization, Case
 from .progress import next_steps_for
 
 
@@ -25,9 +30,13 @@ def landing(request: HttpRequest) -> HttpResponse:
 
 
 def guide(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "requests_app/guide.html", {"subspecialties": Subspecialty.objects.all()}
-    )
+    today = timezone.localdate()
+    context = {
+        "subspecialties": Subspecialty.objects.all(),
+        "access": in_force(ACCESS_DEADLINE, today).value,
+        "flat_fee": in_force(FLAT_FEE_ELECTRONIC, today).value,
+    }
+    return render(request, "requests_app/guide.html", context)
 
 
 @login_required
@@ -65,6 +74,7 @@ def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
         "recommendations": wizard.recommendations(case),
         "resume_step": wizard.first_incomplete(case) if editable else None,
         "next_steps": next_steps_for(case),
+        "authorization_state": services.authorization_state(case),
         "expected_report": sla.expected_report_by(case),
     }
     return render(request, "requests_app/case_detail.html", context)
@@ -81,7 +91,10 @@ def case_step(request: HttpRequest, code: UUID, step: str) -> HttpResponse:
         messages.info(request, "This request has been submitted, so it can no longer be edited.")
         return redirect("requests:case-detail", case.code)
 
-    form = current.build_form(case, request.POST if request.method == "POST" else None)
+    posted = request.method == "POST"
+    form = current.build_form(
+        case, request.POST if posted else None, request.FILES if posted else None
+    )
     if request.method == "POST" and (form is None or form.is_valid()):
         try:
             if form is not None:
@@ -119,15 +132,7 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
             "images_form": ImagesForm(),
         }
     if step.slug == "authorization":
-        return {
-            "authorization": services.active_authorization(case),
-            "preview": services.authorization_text(
-                case,
-                signed_name=case.patient_name or "the patient",
-                relationship="",
-                expires_on=None,
-            ),
-        }
+        return {**authorization_context(case), "next_step": wizard.next_step(step)}
     if isinstance(step, wizard.SpecialistStep):
         suggestion = step.suggestion(case)
         return {
@@ -145,6 +150,87 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
             "submit_form": SubmitForm(),
         }
     return {}
+
+
+def authorization_context(case: Case) -> dict:
+    """What the pages about the HIPAA authorization show beyond their form."""
+    state = services.authorization_state(case)
+    return {
+        "auth": state,
+        "authorization": state.active,
+        "preview": services.authorization_preview(case) if state.can_sign else None,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def authorization(request: HttpRequest, code: UUID) -> HttpResponse:
+    """The signed authorization, its status and what revoking it means; signing a new one."""
+    case = get_case_for_patient(request.user, code)
+    posted = request.method == "POST"
+    form = AuthorizationForm(
+        request.POST if posted else None, request.FILES if posted else None, case=case
+    )
+    if posted and form.is_valid():
+        try:
+            wizard.AuthorizationStep.sign(form, case, request)
+        except services.CaseError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Signed. A copy is below; you can download it any time.")
+        return redirect("requests:authorization", case.code)
+    context = {"case": case, "form": form, **authorization_context(case)}
+    shown = context["auth"].latest
+    if shown is not None:
+        record_access(
+            request,
+            action=AuditEvent.Action.VIEW,
+            target_type="authorization",
+            target_code=shown.code,
+            case_code=case.code,
+        )
+    status = 400 if form.is_bound else 200
+    return render(request, "requests_app/authorization.html", context, status=status)
+
+
+@login_required
+@require_GET
+def authorization_pdf(request: HttpRequest, code: UUID, authorization: UUID) -> HttpResponse:
+    with refusals_audited(
+        request, target_type="authorization", target_code=authorization, case_code=code
+    ):
+        case = get_case_for_patient(request.user, code)
+    found = get_object_or_404(case.authorizations, code=authorization)
+    record_access(
+        request,
+        action=AuditEvent.Action.DOWNLOAD,
+        target_type="authorization",
+        target_code=found.code,
+        case_code=case.code,
+    )
+    pdf = render_pdf("requests_app/authorization_pdf.html", {"case": case, "authorization": found})
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'attachment; filename="hipaa-authorization-{case.short_code}.pdf"'
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def authorization_revoke(request: HttpRequest, code: UUID, authorization: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    found = get_object_or_404(case.authorizations, code=authorization)
+    try:
+        services.revoke_authorization(
+            found, by=request.user, method=Authorization.Revocation.ONLINE
+        )
+    except services.CaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Your authorization is revoked.")
+    return redirect("requests:authorization", case.code)
 
 
 @login_required
