@@ -56,6 +56,7 @@ class PlanAdmin(AuditedModelAdmin):
         "covers_reread",
         "prior_auth_required",
         "referral_required",
+        "cost_sharing",
         "copay",
         "deductible",
         "coinsurance_percent",
@@ -74,14 +75,16 @@ class PlanAdmin(AuditedModelAdmin):
                 "fields": [
                     "second_opinion",
                     "covers_reread",
+                    "reread_code",
                     "prior_auth_required",
+                    "employer_group_plan",
                     "referral_required",
                 ]
             },
         ),
         (
             "Cost sharing for diagnostic services",
-            {"fields": ["copay", "deductible", "coinsurance_percent"]},
+            {"fields": ["cost_sharing", "copay", "deductible", "coinsurance_percent"]},
         ),
         (
             "Network",
@@ -91,6 +94,7 @@ class PlanAdmin(AuditedModelAdmin):
                     "in_network_reviewers",
                     "in_network_facilities",
                     "out_of_network_covered",
+                    "out_of_network_deductible",
                     "out_of_network_coinsurance_percent",
                 ]
             },
@@ -207,23 +211,34 @@ class PriorAuthorizationAdmin(PaperworkAdmin):
     list_display = [
         "case_code",
         "status",
+        "expedited",
         "reference_number",
         "requested_at",
+        "decision_due_at",
         "decided_at",
         "case_status",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "expedited"]
     fields = [
         "case",
         "status",
+        "expedited",
         "reference_number",
         "valid_until",
         "note",
         "requested_at",
+        "decision_due_at",
         "decided_at",
         "decided_by",
     ]
-    readonly_fields = ["case", "status", "requested_at", "decided_at", "decided_by"]
+    readonly_fields = [
+        "case",
+        "status",
+        "requested_at",
+        "decision_due_at",
+        "decided_at",
+        "decided_by",
+    ]
     actions = ["mark_requested", "record_approved", "record_denied"]
     buttons = {
         "_requested": Button(
@@ -353,6 +368,7 @@ class NetworkGapExceptionAdmin(PaperworkAdmin):
         "case",
         "status",
         "subspecialty",
+        "clinical_reason",
         "letter_link",
         "letter_date",
         "reference_number",

@@ -14,13 +14,13 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
+from insurance.assignment import assign_case
 from insurance.models import CaseInsurance, CaseReferral, NetworkGapException, PriorAuthorization
 from records.admin import RecordsRequestInline
 from records.models import Document, Series, Study, Upload, UploadProblem
 from records.views import audited_preview
 from reviewers.models import Opinion
 from reviewers.routing import NEEDS_COORDINATOR_BELOW
-from reviewers.services import assign_case
 
 from . import admin_forms as forms
 from . import dashboard, messaging, sla, triage

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from insurance import assignment as network
 from records.models import Study, UploadFile
 from records.views import audited_preview
 from requests_app.audit import record_access, refusals_audited
@@ -31,7 +32,6 @@ from .matching import (
     earlier_readers_by_case,
     load_reviewers,
     need_for_case,
-    reasons_not_eligible,
 )
 from .models import Opinion, ReviewerProfile
 
@@ -69,9 +69,10 @@ def portal(request: HttpRequest) -> HttpResponse:
     ]
     listed = [case for _, page, _ in queues for case in page]
     earlier = earlier_readers_by_case(listed)
+    networks = network.networks_for_matching(listed)
     me = load_reviewers(ReviewerProfile.objects.filter(pk=profile.pk))
     for case in listed:
-        need = need_for_case(case, earlier=earlier[case.pk])
+        need = need_for_case(case, earlier=earlier[case.pk], in_network_ids=networks[case.pk])
         case.problems = check(need, me[0]) if me else ["are not active"]
     mine = visible.filter(assigned_reviewer=profile).order_by("-status_changed_at", "-pk")
     context = {
@@ -104,7 +105,7 @@ def _workspace(
         "unblinded": unblinded,
         "studies": Study.objects.filter(case=case).prefetch_related("series"),
         "claim_problems": (
-            reasons_not_eligible(case, profile) if case.status == Case.Status.QUEUED else []
+            network.reasons_not_eligible(case, profile) if case.status == Case.Status.QUEUED else []
         ),
     }
     if unblinded:
@@ -150,7 +151,7 @@ def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
 def case_claim(request: HttpRequest, code: UUID) -> HttpResponse:
     case = get_case_for_reviewer(request.user, code)
     try:
-        services.claim_case(case, reviewer=request.user.reviewer_profile, by=request.user)
+        network.claim_case(case, reviewer=request.user.reviewer_profile, by=request.user)
     except services.ReviewError as exc:
         messages.error(request, str(exc))
         return redirect("reviewers:portal")
