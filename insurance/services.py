@@ -417,7 +417,26 @@ def save_case_insurance(case: Case, *, by, data: dict) -> CaseInsurance:
         if created:
             CaseEvent.objects.create(case=case, actor=by, message="Insurance details added.")
     refresh_coverage(case)
+    if insurance.is_self_pay:
+        from .statements import issue_good_faith_estimate  # the estimate reads this module
+
+        issue_good_faith_estimate(case, by=by)
     return insurance
+
+
+def choices_missing(case: Case) -> list[str]:
+    """What the patient must still choose before submitting: with a plan that pays nothing
+    outside its network (HMO, EPO), an in-network specialist or paying themselves."""
+    insurance = CaseInsurance.objects.filter(case=case).first()
+    if insurance is None or insurance.is_self_pay:
+        return []
+    check = refresh_coverage(case)
+    if check is not None and check.result.get("network_choice_required"):
+        return [
+            "your plan pays nothing for the specialist you chose, who is outside its network: "
+            "choose an in-network specialist, or choose to pay yourself"
+        ]
+    return []
 
 
 # --- What holds a case in awaiting_insurance ------------------------------------------------------
@@ -750,7 +769,8 @@ def decision_due(pa: PriorAuthorization, *, requested_at: datetime) -> datetime 
         return None
     if pa.expedited:
         return requested_at + timedelta(hours=time.expedited_hours)
-    return requested_at + timedelta(days=time.standard_days)
+    # Calendar days: the same local hour that many days on, whatever the clocks did between.
+    return timezone.localtime(requested_at) + timedelta(days=time.standard_days)
 
 
 def record_prior_auth_requested(pa: PriorAuthorization, *, by, reference_number: str = "") -> None:

@@ -122,7 +122,7 @@ class InsuranceStep(Step):
     def missing(self, case: Case) -> list[str]:
         if not CaseInsurance.objects.filter(case=case).exists():
             return ["tell us about your insurance (or choose to pay yourself)"]
-        return []
+        return insurance_services.choices_missing(case)
 
 
 class SpecialistStep(Step):

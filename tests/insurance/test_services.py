@@ -341,3 +341,39 @@ def test_prices_fall_back_to_the_defaults_when_a_row_is_deleted(alice, plans):
     ServicePrice.objects.all().delete()
     assert services.self_pay_price(case) == 350
     assert services.refresh_coverage(case).headline == "Self-pay: $350.00"
+
+
+def test_hmo_out_of_network_choice_holds_submission_until_in_network_or_self_pay(
+    alice, plans, reviewers
+):
+    from requests_app import wizard
+    from reviewers.models import ReviewerChoice
+
+    case = insured_case(alice, plans[HMO], has_referral="yes", review_type="radiology")
+    outside = make_reviewer("Dr. Arjun Mehta", "Westbrook Neuro Imaging", "neuroradiology")
+    choice = ReviewerChoice.objects.create(case=case, reviewer=outside)
+    check = services.refresh_coverage(case)
+    assert (check.outcome, check.headline) == ("not_covered", "Not covered with this specialist")
+    expected = (
+        "your plan pays nothing for the specialist you chose, who is outside its network: "
+        "choose an in-network specialist, or choose to pay yourself"
+    )
+    assert expected in wizard.missing_for_submission(case)
+
+    ReviewerChoice.objects.filter(pk=choice.pk).update(reviewer=reviewers["neuro"])
+    assert expected not in wizard.missing_for_submission(case)
+    ReviewerChoice.objects.filter(pk=choice.pk).update(reviewer=outside)
+    services.choose_self_pay(case, by=alice)
+    assert expected not in wizard.missing_for_submission(case)
+
+
+def test_a_waiting_hmo_case_with_an_out_of_network_reader_says_what_to_do(alice, plans, reviewers):
+    from reviewers.models import ReviewerChoice
+
+    case = insured_case(alice, plans[HMO], has_referral="yes", **WAITING)
+    outside = make_reviewer("Dr. Arjun Mehta", "Westbrook Neuro Imaging", "neuroradiology")
+    ReviewerChoice.objects.create(case=case, reviewer=outside)
+    assert services.insurance_blockers(case) == [
+        "Your plan pays only for specialists in its network: choose to pay yourself, or ask "
+        "your care coordinator for an in-network specialist."
+    ]
