@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from secondopinion.dated import Dated
+from secondopinion.dated import Dated, in_force
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,11 @@ MAIL_BUFFER = (
         "States, since October 1, 2021); electronic delivery counted as the next day",
     ),
 )
+
+
+def right_of_access(on: date) -> dict:
+    """The figures pages quote, in force on `on`: `access` (deadline) and `flat_fee`."""
+    return {
+        "access": in_force(ACCESS_DEADLINE, on).value,
+        "flat_fee": in_force(FLAT_FEE_ELECTRONIC, on).value,
+    }

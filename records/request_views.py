@@ -16,6 +16,7 @@ from requests_app.audit import record_access, refusals_audited
 from requests_app.models import AuditEvent, Case
 
 from . import facility_requests
+from .access_rules import right_of_access
 from .facility_requests import RecordsRequestError
 from .models import RecordsRequest
 
@@ -138,7 +139,12 @@ def _render_detail(
 
 
 def _render_form(request: HttpRequest, case: Case, form, records_request=None) -> HttpResponse:
-    context = {"case": case, "form": form, "rr": records_request}
+    context = {
+        "case": case,
+        "form": form,
+        "rr": records_request,
+        **right_of_access(timezone.localdate()),
+    }
     status = 400 if form.is_bound else 200
     return render(request, "records/records_request_form.html", context, status=status)
 

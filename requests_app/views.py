@@ -11,11 +11,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from insurance.documents import render_pdf
 from insurance.models import CaseInsurance
-from records.access_rules import ACCESS_DEADLINE, FLAT_FEE_ELECTRONIC
+from records.access_rules import right_of_access
 from records.forms import DocumentForm, ImagesForm
 from records.models import Document
 from reviewers.models import Subspecialty
-from secondopinion.dated import in_force
 
 from . import messaging, notifications, services, sla, wizard
 from .access import get_case_for_patient
@@ -26,15 +25,13 @@ from .progress import next_steps_for
 
 
 def landing(request: HttpRequest) -> HttpResponse:
-    return render(request, "requests_app/landing.html")
+    return render(request, "requests_app/landing.html", right_of_access(timezone.localdate()))
 
 
 def guide(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
     context = {
         "subspecialties": Subspecialty.objects.all(),
-        "access": in_force(ACCESS_DEADLINE, today).value,
-        "flat_fee": in_force(FLAT_FEE_ELECTRONIC, today).value,
+        **right_of_access(timezone.localdate()),
     }
     return render(request, "requests_app/guide.html", context)
 
@@ -75,6 +72,7 @@ def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
         "resume_step": wizard.first_incomplete(case) if editable else None,
         "next_steps": next_steps_for(case),
         "authorization_state": services.authorization_state(case),
+        **right_of_access(timezone.localdate()),
         "expected_report": sla.expected_report_by(case),
     }
     return render(request, "requests_app/case_detail.html", context)
@@ -130,6 +128,7 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
             "uploads": case.uploads.all(),
             "document_form": DocumentForm(),
             "images_form": ImagesForm(),
+            **right_of_access(timezone.localdate()),
         }
     if step.slug == "authorization":
         return {**authorization_context(case), "next_step": wizard.next_step(step)}
