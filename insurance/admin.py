@@ -24,6 +24,7 @@ from .models import (
     CaseInsurance,
     CaseReferral,
     CoverageCheck,
+    GoodFaithEstimate,
     NetworkGapException,
     Payer,
     Plan,
@@ -106,6 +107,29 @@ class PlanAdmin(AuditedModelAdmin):
 @admin.register(ServicePrice)
 class ServicePriceAdmin(AuditedModelAdmin):
     list_display = ["review_type", "self_pay_price", "allowed_amount", "cpt_codes", "description"]
+
+
+@admin.register(GoodFaithEstimate)
+class GoodFaithEstimateAdmin(AuditedModelAdmin):
+    """Read-only: an estimate is kept as it was given (45 CFR 149.610), never edited."""
+
+    list_display = ["issued_at", "case", "total"]
+    list_select_related = ["case"]
+    search_fields = ["case__code"]
+    raw_id_fields = ["case"]
+    date_hierarchy = "issued_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in GoodFaithEstimate._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(CoverageCheck)
@@ -463,7 +487,17 @@ class CaseInsuranceAdmin(ButtonsAdmin):
     list_select_related = ["case", "plan__payer"]
     search_fields = ["case__code", "insurer_name"]
     raw_id_fields = ["case"]
-    readonly_fields = ["self_pay_chosen_at", "self_pay_price", "cleared_at", "cleared_by"]
+    readonly_fields = [
+        "self_pay_chosen_at",
+        "self_pay_price",
+        # The Advance Beneficiary Notice is the patient's signature: never edited here.
+        "abn_option",
+        "abn_signed_name",
+        "abn_signed_at",
+        "abn_text",
+        "cleared_at",
+        "cleared_by",
+    ]
     actions = ["recheck_coverage"]
     buttons = {
         "_clear": Button(

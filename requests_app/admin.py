@@ -109,6 +109,8 @@ class InsuranceInline(admin.StackedInline):
     extra = 0
     can_delete = False
     show_change_link = True
+    # The patient's signed Advance Beneficiary Notice is read here, never edited.
+    readonly_fields = ["abn_option", "abn_signed_name", "abn_signed_at", "abn_text"]
 
 
 class PriorAuthorizationInline(ReadOnlyInline):

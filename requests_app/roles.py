@@ -42,6 +42,7 @@ COORDINATOR_PERMISSIONS = {
         "view_serviceprice",
         "change_serviceprice",
         "view_coveragecheck",
+        "view_goodfaithestimate",
         "view_priorauthorization",
         "change_priorauthorization",
         "view_casereferral",

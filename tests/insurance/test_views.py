@@ -282,5 +282,6 @@ def test_every_insurance_model_is_in_the_admin(admin_client, plans):
         "priorauthorization",
         "casereferral",
         "networkgapexception",
+        "goodfaithestimate",
     ):
         assert admin_client.get(reverse(f"admin:insurance_{name}_changelist")).status_code == 200

@@ -320,6 +320,7 @@ ROWS: dict[str, Row] = {
     "admin:insurance.priorauthorization": admin_model(None),
     "admin:insurance.casereferral": admin_model(None),
     "admin:insurance.networkgapexception": admin_model("gap_pk"),
+    "admin:insurance.goodfaithestimate": admin_model(None),
     "admin:insurance.caseinsurance": admin_model("insurance_pk"),
     "admin:reviewers.subspecialty": admin_model("subspecialty_pk"),
     "admin:reviewers.reviewerprofile": admin_model("profile_pk"),
