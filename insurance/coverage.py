@@ -158,6 +158,7 @@ class Coverage:
     abn_before_self_pay: bool = False
     # Medicaid and CHIP: a provider accepts their payment as payment in full (42 CFR 447.15).
     payment_in_full: bool = False
+    third_opinion: bool = False  # the estimate is for a third opinion
     next_steps: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict:
@@ -766,5 +767,6 @@ def check(facts: CaseFacts) -> Coverage:
         network_choice_required=_network_choice_required(facts, covered, net),
         abn_before_self_pay=not facts.self_pay and _is_original_medicare(plan),
         payment_in_full=plan is not None and plan.plan_type in MEDICAID_TYPES,
+        third_opinion=facts.third_opinion,
         next_steps=next_steps(facts, covered, prior, referral, net),
     )

@@ -371,6 +371,10 @@ def _refresh_coverage(case: Case) -> CoverageCheck | None:
 
 
 def _cost_changed(before: CoverageCheck, after: CoverageCheck) -> bool:
+    """The same service now costs something else (a third opinion is another service, whose
+    cost the patient saw before asking for it)."""
+    if before.result.get("third_opinion", False) != after.result.get("third_opinion", False):
+        return False
     return (before.outcome, before.estimate_low, before.estimate_high) != (
         after.outcome,
         after.estimate_low,

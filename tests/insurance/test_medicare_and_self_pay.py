@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from insurance import services
 from insurance.models import CaseInsurance, GoodFaithEstimate, PriorAuthorization
-from requests_app.models import AuditEvent, Case, CaseEvent
+from requests_app.models import AuditEvent, Case, CaseEvent, Notification
 from requests_app.services import CaseError
 from tests.reviewers.conftest import make_reviewer
 from tests.reviewers.test_patient_report import _case_with_report, read_and_sign
@@ -265,3 +265,5 @@ def test_a_third_opinion_shows_its_cost_before_it_is_requested(client, alice, ri
     assert CaseEvent.objects.filter(
         case=case, message__startswith="Third opinion asked for", message__contains=amount
     ).exists()
+    # The cost the patient just accepted is not news to them.
+    assert not Notification.objects.filter(case=case, kind=Notification.Kind.COST).exists()
