@@ -25,6 +25,7 @@ from .models import (
     CaseInsurance,
     CaseReferral,
     CoverageCheck,
+    GoodFaithEstimate,
     NetworkGapException,
     Payer,
     Plan,
@@ -57,6 +58,7 @@ class PlanAdmin(AuditedModelAdmin):
         "covers_reread",
         "prior_auth_required",
         "referral_required",
+        "cost_sharing",
         "copay",
         "deductible",
         "coinsurance_percent",
@@ -75,14 +77,16 @@ class PlanAdmin(AuditedModelAdmin):
                 "fields": [
                     "second_opinion",
                     "covers_reread",
+                    "reread_code",
                     "prior_auth_required",
+                    "employer_group_plan",
                     "referral_required",
                 ]
             },
         ),
         (
             "Cost sharing for diagnostic services",
-            {"fields": ["copay", "deductible", "coinsurance_percent"]},
+            {"fields": ["cost_sharing", "copay", "deductible", "coinsurance_percent"]},
         ),
         (
             "Network",
@@ -92,6 +96,7 @@ class PlanAdmin(AuditedModelAdmin):
                     "in_network_reviewers",
                     "in_network_facilities",
                     "out_of_network_covered",
+                    "out_of_network_deductible",
                     "out_of_network_coinsurance_percent",
                 ]
             },
@@ -103,6 +108,29 @@ class PlanAdmin(AuditedModelAdmin):
 @admin.register(ServicePrice)
 class ServicePriceAdmin(AuditedModelAdmin):
     list_display = ["review_type", "self_pay_price", "allowed_amount", "cpt_codes", "description"]
+
+
+@admin.register(GoodFaithEstimate)
+class GoodFaithEstimateAdmin(AuditedModelAdmin):
+    """Read-only: an estimate is kept as it was given (45 CFR 149.610), never edited."""
+
+    list_display = ["issued_at", "case", "total"]
+    list_select_related = ["case"]
+    search_fields = ["case__code"]
+    raw_id_fields = ["case"]
+    date_hierarchy = "issued_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in GoodFaithEstimate._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(CoverageCheck)
@@ -208,23 +236,34 @@ class PriorAuthorizationAdmin(PaperworkAdmin):
     list_display = [
         "case_code",
         "status",
+        "expedited",
         "reference_number",
         "requested_at",
+        "decision_due_at",
         "decided_at",
         "case_status",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "expedited"]
     fields = [
         "case",
         "status",
+        "expedited",
         "reference_number",
         "valid_until",
         "note",
         "requested_at",
+        "decision_due_at",
         "decided_at",
         "decided_by",
     ]
-    readonly_fields = ["case", "status", "requested_at", "decided_at", "decided_by"]
+    readonly_fields = [
+        "case",
+        "status",
+        "requested_at",
+        "decision_due_at",
+        "decided_at",
+        "decided_by",
+    ]
     actions = ["mark_requested", "record_approved", "record_denied"]
     buttons = {
         "_requested": Button(
@@ -354,6 +393,7 @@ class NetworkGapExceptionAdmin(PaperworkAdmin):
         "case",
         "status",
         "subspecialty",
+        "clinical_reason",
         "letter_link",
         "letter_date",
         "reference_number",
@@ -449,7 +489,17 @@ class CaseInsuranceAdmin(ButtonsAdmin):
     list_select_related = ["case", "plan__payer"]
     search_fields = ["case__code", "insurer_name"]
     raw_id_fields = ["case"]
-    readonly_fields = ["self_pay_chosen_at", "self_pay_price", "cleared_at", "cleared_by"]
+    readonly_fields = [
+        "self_pay_chosen_at",
+        "self_pay_price",
+        # The Advance Beneficiary Notice is the patient's signature: never edited here.
+        "abn_option",
+        "abn_signed_name",
+        "abn_signed_at",
+        "abn_text",
+        "cleared_at",
+        "cleared_by",
+    ]
     actions = ["recheck_coverage"]
     buttons = {
         "_clear": Button(

@@ -26,8 +26,11 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
+from secondopinion.dated import in_force
+
 from .coverage import PlanRules
-from .models import Plan
+from .figures import PART_B_DEDUCTIBLE
+from .models import Plan, PlanType
 
 SERVICE_TYPE_CONSULTATION = "3"
 SERVICE_TYPE_DIAGNOSTIC_XRAY = "4"
@@ -46,6 +49,7 @@ class EligibilityInquiry:
     last_name: str = ""
     birth_date: date | None = None
     service_type: str = SERVICE_TYPE_DIAGNOSTIC_XRAY
+    service_date: date | None = None  # None: today
 
 
 @dataclass(frozen=True)
@@ -62,23 +66,33 @@ class EligibilityClient(Protocol):
     def check(self, inquiry: EligibilityInquiry) -> EligibilityResult: ...
 
 
-def plan_rules(plan: Plan) -> PlanRules:
-    """A plan's rules from the database as the plain values `insurance.coverage` works on."""
+def plan_rules(plan: Plan, *, on: date | None = None) -> PlanRules:
+    """A plan's rules from the database as the plain values `insurance.coverage` works on.
+
+    Original Medicare's Part B deductible is the one in force on the date of service `on`
+    (today when not given), from the dated table, whatever the plan row says.
+    """
+    deductible = plan.deductible
+    if plan.plan_type == PlanType.MEDICARE:
+        deductible = in_force(PART_B_DEDUCTIBLE, on or timezone.localdate()).value
     return PlanRules(
         payer=plan.payer.name,
         plan=plan.name,
         plan_type=plan.plan_type,
         second_opinion=plan.second_opinion,
         covers_reread=plan.covers_reread,
+        reread_code=plan.reread_code,
         prior_auth_required=plan.prior_auth_required,
         referral_required=plan.referral_required,
+        cost_sharing=plan.cost_sharing,
         copay=plan.copay,
-        deductible=plan.deductible,
+        deductible=deductible,
         coinsurance_percent=plan.coinsurance_percent,
         has_network=plan.has_network,
         in_network_reviewer_ids=frozenset(plan.in_network_reviewers.values_list("pk", flat=True)),
         in_network_facilities=frozenset(name.casefold() for name in plan.facility_names),
         out_of_network_covered=plan.out_of_network_covered,
+        out_of_network_deductible=plan.out_of_network_deductible,
         out_of_network_coinsurance_percent=plan.out_of_network_coinsurance_percent,
     )
 
@@ -92,7 +106,7 @@ class RulesEngineClient:
         plan = Plan.objects.select_related("payer").filter(pk=inquiry.plan_id).first()
         if plan is None:
             return EligibilityResult(rules=None, source=self.name)
-        return EligibilityResult(rules=plan_rules(plan), source=self.name)
+        return EligibilityResult(rules=plan_rules(plan, on=inquiry.service_date), source=self.name)
 
 
 # --- X12 270/271 -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class PlanType(models.TextChoices):
     MEDICARE = "medicare", "Medicare"
     MEDICARE_ADVANTAGE = "medicare_advantage", "Medicare Advantage"
     MEDICAID = "medicaid", "Medicaid"
+    CHIP = "chip", "CHIP (Children's Health Insurance Program)"
     NONE = "none", "No insurance: I'll pay myself"
 
 
@@ -36,7 +37,20 @@ class Referral(models.TextChoices):
 class SecondOpinionCover(models.TextChoices):
     ALWAYS = "always", "Always"
     SERIOUS = "serious", "Only for a serious diagnosis or recommended surgery"
+    PROCEDURE = (
+        "procedure",
+        "Only when surgery or a major diagnostic or therapeutic procedure is recommended "
+        "(Medicare's rule)",
+    )
     NEVER = "never", "Never"
+
+
+class CostSharing(models.TextChoices):
+    """How the plan shares the cost of a specialist's second opinion with the member."""
+
+    COPAY = "copay", "A co-pay only"
+    DEDUCTIBLE_COINSURANCE = "deductible_coinsurance", "Deductible, then coinsurance"
+    DEDUCTIBLE_COPAY = "deductible_copay", "Deductible, then a co-pay"
 
 
 class Payer(models.Model):
@@ -84,13 +98,34 @@ class Plan(models.Model):
         "pays for a radiologist's re-read alone",
         default=True,
         help_text=(
-            "CPT 76140, consultation on X-ray examination made elsewhere. Medicare pays nothing "
-            "for it, and many plans follow; a consultation with a clinician is billed otherwise."
+            "A radiologist's second interpretation of images made elsewhere, billed with the "
+            "code below; a consultation with a clinician is billed otherwise."
+        ),
+    )
+    reread_code = models.CharField(
+        "code the plan takes for a re-read",
+        max_length=80,
+        default="CPT 76140",
+        help_text=(
+            "CPT 76140 (consultation on X-ray examination made elsewhere) for most plans. "
+            "Medicare does not accept 76140: a documented second interpretation is billed as "
+            "the exam's own code with modifier 77."
         ),
     )
     prior_auth_required = models.BooleanField("prior authorisation required", default=False)
+    employer_group_plan = models.BooleanField(
+        "employer group plan (ERISA)",
+        default=False,
+        help_text=(
+            "Private plans only: an employer's group health plan, whose claims follow ERISA's "
+            "timeframes (29 CFR 2560.503-1)."
+        ),
+    )
     referral_required = models.BooleanField(default=False)
 
+    cost_sharing = models.CharField(
+        max_length=24, choices=CostSharing.choices, default=CostSharing.DEDUCTIBLE_COINSURANCE
+    )
     copay = models.DecimalField(
         "co-pay", max_digits=8, decimal_places=2, default=Decimal("0"), validators=NOT_NEGATIVE
     )
@@ -100,6 +135,10 @@ class Plan(models.Model):
         decimal_places=2,
         default=Decimal("0"),
         validators=NOT_NEGATIVE,
+        help_text=(
+            "Not used for Original Medicare: the Part B deductible of the year of service is "
+            "(insurance/figures.py)."
+        ),
     )
     coinsurance_percent = models.DecimalField(
         "coinsurance (%)",
@@ -127,7 +166,18 @@ class Plan(models.Model):
             "network, as is every reviewer chosen above."
         ),
     )
-    out_of_network_covered = models.BooleanField(default=False)
+    out_of_network_covered = models.BooleanField(
+        default=False,
+        help_text="Off for plans that pay nothing out of network (HMO, EPO).",
+    )
+    out_of_network_deductible = models.DecimalField(
+        "out-of-network deductible",
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=NOT_NEGATIVE,
+        help_text="A separate annual deductible for out-of-network care, if the plan has one.",
+    )
     out_of_network_coinsurance_percent = models.DecimalField(
         "out-of-network coinsurance (%)",
         max_digits=5,
@@ -154,6 +204,16 @@ class Plan(models.Model):
     @property
     def facility_names(self) -> list[str]:
         return [line.strip() for line in self.in_network_facilities.splitlines() if line.strip()]
+
+    @property
+    def decision_rules(self) -> str:
+        """Which timeframes its prior-authorization decisions follow (keys of
+        `insurance.figures.PRIOR_AUTHORIZATION_TIME`; "" when no federal rule applies)."""
+        if self.plan_type in (PlanType.MEDICARE_ADVANTAGE, PlanType.MEDICAID, PlanType.CHIP):
+            return self.plan_type
+        if self.plan_type == PlanType.COMMERCIAL and self.employer_group_plan:
+            return "erisa"
+        return ""
 
 
 class ServicePrice(models.Model):
@@ -201,6 +261,17 @@ class CaseInsurance(models.Model):
     # wait): the price they were shown is kept with the choice.
     self_pay_chosen_at = models.DateTimeField(null=True, blank=True)
     self_pay_price = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    # Original Medicare: the Advance Beneficiary Notice (Form CMS-R-131) the patient signed before
+    # paying themselves or having Medicare billed for what it may not pay, with its exact text.
+    abn_option = models.CharField(
+        "ABN option chosen",
+        max_length=1,
+        choices=[("1", "Option 1"), ("2", "Option 2")],
+        blank=True,
+    )
+    abn_signed_name = models.CharField(max_length=200, blank=True)
+    abn_signed_at = models.DateTimeField(null=True, blank=True)
+    abn_text = models.TextField(blank=True)
     # A coordinator settled it with the insurer outside the rules (a phone call, an appeal won).
     cleared_at = models.DateTimeField(null=True, blank=True)
     cleared_by = models.ForeignKey(
@@ -284,7 +355,18 @@ class PriorAuthorization(Paperwork):
         "requests_app.Case", on_delete=models.CASCADE, related_name="prior_authorization"
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEEDED)
+    expedited = models.BooleanField(
+        "expedited decision asked for",
+        default=False,
+        help_text="When the patient's doctor says waiting could seriously jeopardize their health.",
+    )
     requested_at = models.DateTimeField(null=True, blank=True)
+    decision_due_at = models.DateTimeField(
+        "decision due by",
+        null=True,
+        blank=True,
+        help_text="From the plan type's timeframe, counted from the request.",
+    )
     valid_until = models.DateField(null=True, blank=True)
 
     class Meta(Paperwork.Meta):
@@ -343,7 +425,14 @@ class NetworkGapException(Paperwork):
     subspecialty = models.ForeignKey(
         "reviewers.Subspecialty", on_delete=models.PROTECT, related_name="+"
     )
-    # The letter exactly as generated (the PDF is rendered from it), like a signed authorisation.
+    clinical_reason = models.TextField(
+        blank=True,
+        help_text=(
+            "Why this patient needs this kind of specialist (from the records or the referring "
+            "doctor). Required before the letter is sent; it goes into the letter."
+        ),
+    )
+    # The letter exactly as sent (the PDF is rendered from it); a draft is made afresh.
     letter_text = models.TextField()
     letter_date = models.DateField(default=timezone.localdate)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -353,3 +442,31 @@ class NetworkGapException(Paperwork):
 
     def __str__(self) -> str:
         return f"Network gap exception for {self.case}: {self.get_status_display()}"
+
+
+class GoodFaithEstimate(models.Model):
+    """A Good Faith Estimate for a patient who pays themselves (45 CFR 149.610), kept as issued.
+
+    The items, codes, provider identifiers and disclaimers are stored as they were given: a bill
+    is later compared with this (the dispute process of 45 CFR 149.620), and it must be kept.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(
+        "requests_app.Case", on_delete=models.CASCADE, related_name="good_faith_estimates"
+    )
+    issued_at = models.DateTimeField(default=timezone.now)
+    patient_name = models.CharField(max_length=200)
+    patient_birth_date = models.DateField(null=True, blank=True)
+    # [{"provider", "npi", "tin", "location", "description", "codes", "diagnosis_codes",
+    #   "charge"}], amounts as strings.
+    items = models.JSONField()
+    total = models.DecimalField(max_digits=8, decimal_places=2)
+    dispute_threshold = models.DecimalField(max_digits=8, decimal_places=2)
+    fingerprint = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Good Faith Estimate {self.issued_at:%Y-%m-%d} ({self.total})"

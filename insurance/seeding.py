@@ -17,6 +17,8 @@ NORTHFIELD = "Northfield Heart and Lung"
 SUMMIT = "Summit Abdominal Imaging"
 CHILDRENS = "Children's Hospital of Fairview"
 CENTRAL = "Central Radiology Group"
+# Medicare takes no CPT 76140: a documented second interpretation is billed this way.
+MODIFIER_77 = "the exam's own CPT code with modifier 77"
 
 PAYERS = {
     "Medicare": {"payer_id": "CMS", "phone": "1-800-633-4227"},
@@ -31,9 +33,12 @@ PLANS = [
         "payer": "Medicare",
         "name": "Original Medicare (Part B)",
         "plan_type": "medicare",
-        "second_opinion": "serious",
-        "covers_reread": False,
-        "deductible": D("257"),
+        "second_opinion": "procedure",
+        "covers_reread": True,
+        "reread_code": MODIFIER_77,
+        "cost_sharing": "deductible_coinsurance",
+        # The Part B deductible comes from insurance/figures.py by the date of service.
+        "deductible": D("0"),
         "coinsurance_percent": D("20"),
         "has_network": False,
     },
@@ -41,9 +46,13 @@ PLANS = [
         "payer": "Evergreen Health",
         "name": "Evergreen Medicare Advantage Choice",
         "plan_type": "medicare_advantage",
+        # A Medicare Advantage plan covers at least what Original Medicare does, and decides
+        # its own rules beyond that: this one pays after a serious diagnosis too.
         "second_opinion": "serious",
         "covers_reread": False,
+        "reread_code": MODIFIER_77,
         "prior_auth_required": True,
+        "cost_sharing": "copay",
         "copay": D("40"),
         "facilities": [LAKESIDE, RIVERBEND, NORTHFIELD, SUMMIT, CENTRAL],
     },
@@ -51,6 +60,8 @@ PLANS = [
         "payer": "BlueHarbor Health",
         "name": "BlueHarbor PPO Gold",
         "plan_type": "commercial",
+        "employer_group_plan": True,
+        "cost_sharing": "copay",
         "copay": D("50"),
         "deductible": D("1500"),
         "coinsurance_percent": D("20"),
@@ -67,13 +78,16 @@ PLANS = [
             CENTRAL,
         ],
         "out_of_network_covered": True,
+        "out_of_network_deductible": D("3000"),
         "out_of_network_coinsurance_percent": D("40"),
     },
     {
         "payer": "BlueHarbor Health",
         "name": "BlueHarbor HMO Select",
         "plan_type": "commercial",
+        "employer_group_plan": True,
         "referral_required": True,
+        "cost_sharing": "copay",
         "copay": D("30"),
         "deductible": D("500"),
         "coinsurance_percent": D("10"),
@@ -87,6 +101,7 @@ PLANS = [
         "covers_reread": False,
         "prior_auth_required": True,
         "referral_required": True,
+        "cost_sharing": "copay",
         "copay": D("4"),
         "facilities": [LAKESIDE, CHILDRENS, CENTRAL],
     },
@@ -95,6 +110,7 @@ PLANS = [
         "name": "Summit Bronze Saver",
         "plan_type": "commercial",
         "second_opinion": "never",
+        "cost_sharing": "deductible_coinsurance",
         "deductible": D("7000"),
         "coinsurance_percent": D("40"),
     },

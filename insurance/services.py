@@ -13,18 +13,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models, transaction
+from django.db.models import OuterRef, Subquery
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from records.models import Document
-from requests_app.models import Case, CaseEvent, Reason
+from requests_app.models import Case, CaseEvent, Notification, Reason
+from requests_app.notifications import notify
 from requests_app.services import CaseError, add_to_timeline, ensure_editable, transition
-from reviewers.models import ReviewerChoice, ReviewerProfile, Subspecialty
+from reviewers.models import Opinion, ReviewerChoice, ReviewerProfile, Subspecialty
 from reviewers.routing import suggest_subspecialty
+from secondopinion.dated import in_force
 from secondopinion.pdf import render_pdf
 
 from . import coverage
@@ -35,11 +40,13 @@ from .client import (
     get_client,
     plan_rules,
 )
+from .figures import PRIOR_AUTHORIZATION_TIME, DecisionTime
 from .models import (
     CaseInsurance,
     CaseReferral,
     CoverageCheck,
     NetworkGapException,
+    Plan,
     PlanType,
     PriorAuthorization,
     ServicePrice,
@@ -98,6 +105,62 @@ def in_network_reviewer_ids(case: Case) -> set[int] | None:
     }
 
 
+def network_for_matching(case: Case) -> frozenset[int] | None:
+    """The reviewers who may read the case because its estimate promised an in-network
+    specialist; None when the estimate promised nothing about the network (self-pay, a plan
+    without one, an out-of-network cost the patient was shown, a network gap).
+
+    Matching, claims and assignment take this as data (`reviewers.matching.Need.in_network`),
+    so the reviewers app never reads insurance rows.
+    """
+    return networks_for_matching([case])[case.pk]
+
+
+def networks_for_matching(cases) -> dict[int, frozenset[int] | None]:
+    """`network_for_matching` for a list of cases (a reviewer's queue) in a few queries."""
+    cases = list(cases)
+    latest = (
+        CoverageCheck.objects.filter(case=OuterRef("case"))
+        .order_by("-checked_at", "-pk")
+        .values("pk")[:1]
+    )
+    checks = CoverageCheck.objects.filter(case__in=[c.pk for c in cases], pk=Subquery(latest)).only(
+        "case_id", "outcome", "result"
+    )
+    promised = {
+        check.case_id
+        for check in checks
+        if check.outcome == CoverageCheck.Outcome.COVERED
+        and check.result["in_network"]["value"] is True
+        and not check.result["network_gap"]
+    }
+    result: dict[int, frozenset[int] | None] = {c.pk: None for c in cases}
+    if not promised:
+        return result
+    insurances = CaseInsurance.objects.filter(case_id__in=promised, plan__isnull=False)
+    insurances = [i for i in insurances.select_related("plan__payer") if not i.is_self_pay]
+    profiles = [_reviewer(p) for p in ReviewerProfile.objects.filter(is_active=True)]
+    rules_by_plan = {}
+    for insurance in insurances:
+        if insurance.plan_id not in rules_by_plan:
+            rules_by_plan[insurance.plan_id] = plan_rules(insurance.plan)
+        rules = rules_by_plan[insurance.plan_id]
+        if rules.has_network:
+            result[insurance.case_id] = frozenset(r.id for r in profiles if rules.includes(r))
+    return result
+
+
+def decision_time(plan: Plan | None, *, on: date) -> DecisionTime | None:
+    """How long the plan may take over a prior authorization, by its type, on a date."""
+    table = PRIOR_AUTHORIZATION_TIME.get(plan.decision_rules) if plan else None
+    if not table:
+        return None
+    try:
+        return in_force(table, on).value
+    except LookupError:
+        return None
+
+
 # What a review costs when the price list has no row for it (the migration seeds these rows;
 # a coordinator who deletes one must not break every patient page).
 DEFAULT_PRICES = {
@@ -153,6 +216,7 @@ def eligibility_inquiry(case: Case, insurance: CaseInsurance) -> EligibilityInqu
         last_name=last if first else "",
         birth_date=case.patient_birth_date,
         service_type=SERVICE_TYPE_CONSULTATION if consult else SERVICE_TYPE_DIAGNOSTIC_XRAY,
+        service_date=timezone.localdate(),
     )
 
 
@@ -164,8 +228,17 @@ class Checked:
     messages: tuple[str, ...]
 
 
-def evaluate(case: Case, insurance: CaseInsurance) -> Checked:
-    """Run the rules for a case and the insurance given (saved or not), storing nothing."""
+def has_second_opinion(case: Case) -> bool:
+    """A signed second opinion exists: the next review asked about is a third opinion."""
+    return Opinion.objects.filter(case=case, signed_at__isnull=False, round=1).exists()
+
+
+def evaluate(case: Case, insurance: CaseInsurance, *, third_opinion: bool | None = None) -> Checked:
+    """Run the rules for a case and the insurance given (saved or not), storing nothing.
+
+    `third_opinion`: whether the review asked about is a third opinion (None: a third opinion
+    once it has been asked for, so a case queued again for one is checked for it).
+    """
     rules, source, messages = None, "none", ()
     if not insurance.is_self_pay and insurance.plan_id:
         answer = get_client().check(eligibility_inquiry(case, insurance))
@@ -183,6 +256,11 @@ def evaluate(case: Case, insurance: CaseInsurance) -> Checked:
     exception = NetworkGapException.objects.filter(
         case=case, status=NetworkGapException.Status.GRANTED
     ).exists()
+    if third_opinion is None:
+        third_opinion = has_second_opinion(case) and case.status not in (
+            Case.Status.REPORT_READY,
+            Case.Status.CLOSED,
+        )
     facts = coverage.CaseFacts(
         self_pay=insurance.is_self_pay,
         prices=price_list(),
@@ -196,6 +274,9 @@ def evaluate(case: Case, insurance: CaseInsurance) -> Checked:
         reviewer=_reviewer(named) if named else None,
         reviewers=reviewers,
         exception_granted=exception,
+        third_opinion=third_opinion,
+        decision_time=decision_time(insurance.plan, on=timezone.localdate()),
+        abn_option=insurance.abn_option,
     )
     return Checked(facts, coverage.check(facts), source, messages)
 
@@ -241,16 +322,17 @@ def refresh_coverage(case: Case) -> CoverageCheck | None:
     return check
 
 
-# Past its insurance step, a case went forward on its latest check: that estimate stands.
-SETTLED_STATUSES = frozenset(
-    {Case.Status.QUEUED, Case.Status.IN_REVIEW, Case.Status.REPORT_READY, Case.Status.CLOSED}
-)
+# Once the report is signed the service has been given: the estimate it was given on stands.
+SETTLED_STATUSES = frozenset({Case.Status.REPORT_READY, Case.Status.CLOSED})
+# Queued or in review, the cost can still change (another reviewer, a third opinion): a change
+# found then is told to the patient.
+BEFORE_SERVICE = frozenset({Case.Status.QUEUED, Case.Status.IN_REVIEW})
 
 
 def current_coverage(case: Case) -> CoverageCheck | None:
-    """The check a page shows: the rules run again (`refresh_coverage`) while the answer can
-    still change what the patient has to do; once the case is settled, the check it went
-    forward on (a coordinator can still check again from the admin)."""
+    """The check a page shows: the rules run again (`refresh_coverage`) until the report is
+    signed, since who reads the case, and so the cost, can change while it waits; after that,
+    the check the service was given on (a coordinator can still check again from the admin)."""
     if case.status in SETTLED_STATUSES:
         return case.coverage_checks.order_by("-checked_at", "-pk").first()
     return refresh_coverage(case)
@@ -280,11 +362,51 @@ def _refresh_coverage(case: Case) -> CoverageCheck | None:
         result=data,
     )
     logger.info("coverage checked case=%s outcome=%s", case.code, result.outcome)
+    if case.status in BEFORE_SERVICE and latest is not None and _cost_changed(latest, check):
+        _tell_cost_changed(case, latest, check)
     if case.status == Case.Status.AWAITING_INSURANCE:
         # The answer changed while the case waits (a new plan, another queue): open what the
         # new answer asks for.
         _open_paperwork_for(case, check)
     return check
+
+
+def _cost_changed(before: CoverageCheck, after: CoverageCheck) -> bool:
+    """The same service now costs something else (a third opinion is another service, whose
+    cost the patient saw before asking for it)."""
+    if before.result.get("third_opinion", False) != after.result.get("third_opinion", False):
+        return False
+    return (before.outcome, before.estimate_low, before.estimate_high) != (
+        after.outcome,
+        after.estimate_low,
+        after.estimate_high,
+    )
+
+
+def _tell_cost_changed(case: Case, before: CoverageCheck, after: CoverageCheck) -> None:
+    """Put the new estimate on the timeline and tell the patient (no PHI in the notice)."""
+
+    def amount(check: CoverageCheck) -> str:
+        low, high = coverage.money(check.estimate_low), coverage.money(check.estimate_high)
+        return low if low == high else f"{low} to {high}"
+
+    add_to_timeline(
+        case,
+        None,
+        f"Cost estimate changed: {after.headline.lower()}, {amount(after)} (was {amount(before)}).",
+    )
+    first_name = case.patient.first_name
+    notify(
+        case.patient,
+        kind=Notification.Kind.COST,
+        title=f"{first_name}, your cost estimate changed"
+        if first_name
+        else "Your cost estimate changed",
+        body="Who will read your images, or what your plan pays, changed. Open your request to "
+        "see the new estimate.",
+        case=case,
+        link=reverse("requests:case-detail", args=[case.code]),
+    )
 
 
 def save_case_insurance(case: Case, *, by, data: dict) -> CaseInsurance:
@@ -300,7 +422,26 @@ def save_case_insurance(case: Case, *, by, data: dict) -> CaseInsurance:
         if created:
             CaseEvent.objects.create(case=case, actor=by, message="Insurance details added.")
     refresh_coverage(case)
+    if insurance.is_self_pay:
+        from .statements import issue_good_faith_estimate  # the estimate reads this module
+
+        issue_good_faith_estimate(case, by=by)
     return insurance
+
+
+def choices_missing(case: Case) -> list[str]:
+    """What the patient must still choose before submitting: with a plan that pays nothing
+    outside its network (HMO, EPO), an in-network specialist or paying themselves."""
+    insurance = CaseInsurance.objects.filter(case=case).first()
+    if insurance is None or insurance.is_self_pay:
+        return []
+    check = refresh_coverage(case)
+    if check is not None and check.result.get("network_choice_required"):
+        return [
+            "your plan pays nothing for the specialist you chose, who is outside its network: "
+            "choose an in-network specialist, or choose to pay yourself"
+        ]
+    return []
 
 
 # --- What holds a case in awaiting_insurance ------------------------------------------------------
@@ -318,6 +459,18 @@ def insurance_blockers(case: Case) -> list[str]:
     if check.outcome == CoverageCheck.Outcome.UNKNOWN:
         return ["A care coordinator checks your benefits with your insurer."]
     if check.outcome == CoverageCheck.Outcome.NOT_COVERED:
+        if result.get("network_choice_required"):
+            return [
+                "Your plan pays only for specialists in its network: choose to pay yourself, "
+                "or ask your care coordinator for an in-network specialist."
+            ]
+        if result.get("abn_before_self_pay"):
+            if insurance.abn_option == "1":
+                return []  # Medicare is billed under the notice the patient signed
+            return [
+                "Medicare may not pay: sign an Advance Beneficiary Notice to pay yourself, or "
+                "to have Medicare billed anyway."
+            ]
         return ["Your plan does not pay: you can pay yourself, or appeal with your doctor."]
     blockers = []
     if result["prior_authorization"]["value"]:
@@ -428,11 +581,46 @@ def self_pay_price(case: Case) -> Decimal:
     return price_list()[case.review_type or coverage.RADIOLOGY].self_pay
 
 
+def self_pay_refusal(case: Case) -> str:
+    """Why the patient may not choose to pay themselves now ("" when they may)."""
+    if case.status not in PATIENT_SELF_PAY_FROM:
+        return "Your request is already with a specialist; write to your coordinator."
+    insurance = CaseInsurance.objects.select_related("plan").filter(case=case).first()
+    if insurance is None or insurance.is_self_pay:
+        return ""
+    if insurance.plan_type in (PlanType.MEDICAID, PlanType.CHIP):
+        check = current_coverage(case)
+        if check is not None and check.outcome == CoverageCheck.Outcome.COVERED:
+            # 42 CFR 447.15: the program's payment, plus the member's cost sharing, is payment
+            # in full for a covered service; the member cannot be billed for it instead.
+            return (
+                "Your plan covers this second opinion, and we accept its payment as payment in "
+                "full: you are not asked to pay it yourself."
+            )
+    return ""
+
+
 def choose_self_pay(case: Case, *, by) -> Decimal:
     """The patient pays themselves, at the price shown to them; from awaiting_insurance the case
-    goes on to the queue at once. Returns the price."""
-    if case.status not in PATIENT_SELF_PAY_FROM:
-        raise CaseError("Your request is already with a specialist; write to your coordinator.")
+    goes on to the queue at once. Returns the price.
+
+    Original Medicare: only after the patient signed an Advance Beneficiary Notice choosing not
+    to bill Medicare (option 2, `sign_advance_beneficiary_notice`). Medicaid and CHIP: not for a
+    service the plan covers.
+    """
+    refusal = self_pay_refusal(case)
+    if refusal:
+        raise CaseError(refusal)
+    insurance = CaseInsurance.objects.filter(case=case).first()
+    if (
+        insurance is not None
+        and insurance.plan_type == PlanType.MEDICARE
+        and insurance.abn_option != "2"
+    ):
+        raise CaseError(
+            "Before you pay yourself instead of using Medicare, read and sign the Advance "
+            "Beneficiary Notice."
+        )
     price = self_pay_price(case)
     now = timezone.now()
     with transaction.atomic():
@@ -454,7 +642,76 @@ def choose_self_pay(case: Case, *, by) -> Decimal:
                 message=f"Insurance cleared: the patient pays {coverage.money(price)}.",
             )
     refresh_coverage(case)
+    from .statements import issue_good_faith_estimate  # the estimate reads this module
+
+    issue_good_faith_estimate(case, by=by)
     return price
+
+
+ABN_OPTIONS = ("1", "2")
+
+
+def advance_beneficiary_notice_text(case: Case, *, option: str, signed_name: str, on: date) -> str:
+    """The Advance Beneficiary Notice as the patient reads and signs it (the elements of Form
+    CMS-R-131: notifier, patient, service, why Medicare may not pay, estimated cost, options)."""
+    insurance = CaseInsurance.objects.select_related("plan__payer").get(case=case)
+    price = price_list()[case.review_type or coverage.RADIOLOGY]
+    check = current_coverage(case)
+    return render_to_string(
+        "insurance/advance_beneficiary_notice.txt",
+        {
+            "case": case,
+            "insurance": insurance,
+            "price": price,
+            "amount": coverage.money(price.self_pay),
+            "why": check.result["covered"]["reason"] if check else "",
+            "option": option,
+            "signed_name": signed_name,
+            "on": on,
+            "provider_name": settings.PROVIDER_NAME,
+            "provider_address": settings.PROVIDER_ADDRESS,
+        },
+    ).strip()
+
+
+def sign_advance_beneficiary_notice(case: Case, *, by, option: str, signed_name: str) -> None:
+    """Original Medicare: the patient signs the Advance Beneficiary Notice before the service.
+
+    Option 1: bill Medicare anyway; the patient pays if Medicare does not (and can appeal).
+    Option 2: do not bill Medicare; the patient pays now (`choose_self_pay` follows).
+    Option 3 (no service) is not signing at all.
+    """
+    if case.status not in PATIENT_SELF_PAY_FROM:
+        raise CaseError("Your request is already with a specialist; write to your coordinator.")
+    insurance = CaseInsurance.objects.filter(case=case).first()
+    if insurance is None or insurance.plan_type != PlanType.MEDICARE:
+        raise CaseError("The Advance Beneficiary Notice is for Original Medicare only.")
+    if option not in ABN_OPTIONS:
+        raise CaseError("Choose option 1 or option 2.")
+    name = " ".join(signed_name.split())
+    if not name:
+        raise CaseError("Type your full name to sign.")
+    now = timezone.now()
+    text = advance_beneficiary_notice_text(
+        case, option=option, signed_name=name, on=timezone.localdate(now)
+    )
+    with transaction.atomic():
+        CaseInsurance.objects.filter(pk=insurance.pk).update(
+            abn_option=option, abn_signed_name=name, abn_signed_at=now, abn_text=text
+        )
+        add_to_timeline(
+            case,
+            by,
+            f"Advance Beneficiary Notice signed: option {option} ("
+            + ("bill Medicare" if option == "1" else "do not bill Medicare; pay now")
+            + ").",
+        )
+    if option == "2":
+        choose_self_pay(case, by=by)
+        return
+    refresh_coverage(case)
+    if case.status == Case.Status.AWAITING_INSURANCE:
+        clear_if_ready(case, by=by, because="Advance Beneficiary Notice signed (option 1).")
 
 
 def submit_referral_details(
@@ -507,21 +764,41 @@ def _payer(case: Case) -> str:
     return (insurance and insurance.insurer_name) or "the insurer"
 
 
+def decision_due(pa: PriorAuthorization, *, requested_at: datetime) -> datetime | None:
+    """When the plan must have decided: its type's standard days, or the expedited hours when
+    the request was marked expedited (dated table, in force on the day of the request)."""
+    insurance = CaseInsurance.objects.select_related("plan").filter(case=pa.case).first()
+    plan = insurance.plan if insurance else None
+    time = decision_time(plan, on=timezone.localdate(requested_at))
+    if time is None:
+        return None
+    if pa.expedited:
+        return requested_at + timedelta(hours=time.expedited_hours)
+    # Calendar days: the same local hour that many days on, whatever the clocks did between.
+    return timezone.localtime(requested_at) + timedelta(days=time.standard_days)
+
+
 def record_prior_auth_requested(pa: PriorAuthorization, *, by, reference_number: str = "") -> None:
-    """needed or denied -> requested: the coordinator sent the request (again, on appeal)."""
+    """needed or denied -> requested: the coordinator sent the request (again, on appeal), as
+    standard or expedited; the day the plan must decide by goes with it."""
     S = PriorAuthorization.Status
     reference = reference_number.strip() or pa.reference_number
+    now = timezone.now()
+    due = decision_due(pa, requested_at=now)
     with transaction.atomic():
         _claim(
             pa,
             allowed_from=[S.NEEDED, S.DENIED],
             what="prior authorization",
             status=S.REQUESTED,
-            requested_at=timezone.now(),
+            requested_at=now,
+            decision_due_at=due,
             reference_number=reference,
         )
         ref = f" (reference {reference})" if reference else ""
-        add_to_timeline(pa.case, by, f"Prior authorization requested from {_payer(pa.case)}{ref}.")
+        what = "Expedited prior authorization" if pa.expedited else "Prior authorization"
+        when = f"; decision due by {timezone.localtime(due):%b %-d, %Y, %-I:%M %p}" if due else ""
+        add_to_timeline(pa.case, by, f"{what} requested from {_payer(pa.case)}{ref}{when}.")
 
 
 def record_prior_auth_decision(
@@ -612,10 +889,17 @@ def reject_referral(referral: CaseReferral, *, by, note: str) -> None:
 # --- Network gap exception ------------------------------------------------------------------------
 
 
-def network_gap_letter(case: Case, *, subspecialty: Subspecialty, on: date) -> str:
-    """The letter to the insurer asking for the exception, as text (the PDF is made from it)."""
+def network_gap_letter(
+    case: Case, *, subspecialty: Subspecialty, on: date, clinical_reason: str = ""
+) -> str:
+    """The letter to the insurer asking for the exception, as text (the PDF is made from it).
+
+    It says what we know: none of the specialists on our roster is in the plan's network; not
+    that the plan has none.
+    """
     insurance = CaseInsurance.objects.select_related("plan__payer").get(case=case)
     plan = insurance.plan
+    roster = ReviewerProfile.objects.filter(is_active=True, subspecialties=subspecialty).count()
     return render_to_string(
         "insurance/letters/network_gap.txt",
         {
@@ -625,13 +909,29 @@ def network_gap_letter(case: Case, *, subspecialty: Subspecialty, on: date) -> s
             "payer": plan.payer if plan else None,
             "subspecialty": subspecialty,
             "date": on,
+            "clinical_reason": clinical_reason.strip(),
+            "roster_count": roster,
         },
     ).strip()
 
 
+def network_gap_letter_text(exception: NetworkGapException) -> str:
+    """The letter as it stands: as sent once sent; a draft is made afresh from the coordinator's
+    clinical reason and today's date."""
+    if exception.status != NetworkGapException.Status.DRAFT:
+        return exception.letter_text
+    return network_gap_letter(
+        exception.case,
+        subspecialty=exception.subspecialty,
+        on=timezone.localdate(),
+        clinical_reason=exception.clinical_reason,
+    )
+
+
 def network_gap_letter_pdf(exception: NetworkGapException) -> bytes:
-    """The letter as prepared (its saved text), as the PDF the patient and coordinators get."""
-    paragraphs = [p.strip() for p in exception.letter_text.split("\n\n") if p.strip()]
+    """The letter as it stands, as the PDF the patient and coordinators get."""
+    text = network_gap_letter_text(exception)
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
     return render_pdf(
         "insurance/pdf/network_gap_letter.html",
         {"case": exception.case, "paragraphs": paragraphs},
@@ -641,8 +941,8 @@ def network_gap_letter_pdf(exception: NetworkGapException) -> bytes:
 def request_network_gap_exception(case: Case, *, by) -> NetworkGapException:
     """Prepare the letter asking the insurer to pay an out-of-network reviewer as in network.
 
-    Only when no reviewer of the case's kind is in the plan's network: insurers refuse an
-    exception while an in-network specialist exists. Asking twice returns the first request.
+    Only when no reviewer of the case's kind on our roster is in the plan's network. A
+    coordinator adds the clinical reason before sending it. Asking twice returns the first.
     """
     existing = NetworkGapException.objects.filter(case=case).first()
     if existing is not None:
@@ -665,16 +965,27 @@ def request_network_gap_exception(case: Case, *, by) -> NetworkGapException:
             add_to_timeline(
                 case,
                 by,
-                f"Network gap exception letter to {_payer(case)} prepared: no in-network "
-                f"{subspecialty.specialist_title.lower()} is available.",
+                f"Network gap exception letter to {_payer(case)} prepared: none of the "
+                f"{subspecialty.specialist_title.lower()}s who review for us is in your plan's "
+                "network.",
             )
     return exception
 
 
 def mark_exception_sent(exception: NetworkGapException, *, by, reference_number: str = "") -> None:
-    """draft or denied -> sent: the coordinator sent the letter (again, on appeal)."""
+    """draft or denied -> sent: the coordinator sent the letter (again, on appeal); the letter is
+    kept as sent, with the clinical reason the coordinator gave."""
     S = NetworkGapException.Status
     reference = reference_number.strip() or exception.reference_number
+    if not exception.clinical_reason.strip():
+        raise CaseError("Write the clinical reason first: it goes into the letter.")
+    today = timezone.localdate()
+    letter = network_gap_letter(
+        exception.case,
+        subspecialty=exception.subspecialty,
+        on=today,
+        clinical_reason=exception.clinical_reason,
+    )
     with transaction.atomic():
         _claim(
             exception,
@@ -683,6 +994,8 @@ def mark_exception_sent(exception: NetworkGapException, *, by, reference_number:
             status=S.SENT,
             sent_at=timezone.now(),
             reference_number=reference,
+            letter_text=letter,
+            letter_date=today,
         )
         add_to_timeline(
             exception.case, by, f"Network gap exception request sent to {_payer(exception.case)}."

@@ -64,6 +64,7 @@ def insurance_status(case: Case) -> InsuranceStatus | None:
     with services.coverage_checked_once():
         check = services.current_coverage(case)
         blockers = services.insurance_blockers(case) if waiting else []
+        refusal = services.self_pay_refusal(case)
     return InsuranceStatus(
         insurance=insurance,
         check=check,
@@ -73,6 +74,8 @@ def insurance_status(case: Case) -> InsuranceStatus | None:
         blockers=blockers,
         self_pay_price=services.self_pay_price(case),
         can_choose_self_pay=(
-            not insurance.is_self_pay and case.status in services.PATIENT_SELF_PAY_FROM
+            not insurance.is_self_pay
+            and case.status in services.PATIENT_SELF_PAY_FROM
+            and not refusal
         ),
     )

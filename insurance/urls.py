@@ -17,4 +17,15 @@ urlpatterns = [
         name="network-gap-letter",
     ),
     path("<uuid:code>/insurance/cost-summary.pdf", views.cost_summary, name="cost-summary"),
+    path(
+        "<uuid:code>/insurance/good-faith-estimate.pdf",
+        views.good_faith_estimate,
+        name="good-faith-estimate",
+    ),
+    path(
+        "<uuid:code>/insurance/itemized-statement.pdf",
+        views.itemized_statement,
+        name="itemized-statement",
+    ),
+    path("<uuid:code>/insurance/third-opinion/", views.third_opinion, name="third-opinion"),
 ]

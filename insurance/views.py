@@ -20,11 +20,13 @@ from requests_app.audit import record_access, refusals_audited
 from requests_app.forms import InsuranceForm
 from requests_app.models import AuditEvent
 from requests_app.services import CaseError
+from reviewers import services as reviewer_services
 from secondopinion.pdf import pdf_response, render_pdf
 
-from . import services
-from .coverage import money
-from .models import CaseInsurance, NetworkGapException
+from . import assignment, services, statements
+from .client import plan_rules
+from .coverage import money, service_codes
+from .models import CaseInsurance, NetworkGapException, PlanType
 
 
 class ReferralForm(forms.Form):
@@ -67,27 +69,71 @@ def coverage_preview(request: HttpRequest, code: UUID) -> HttpResponse:
     )
 
 
+class AdvanceBeneficiaryNoticeForm(forms.Form):
+    option = forms.ChoiceField(
+        label="Your choice",
+        widget=forms.RadioSelect,
+        choices=[
+            ("1", "Option 1: bill Medicare. If Medicare doesn't pay, I pay, and I can appeal."),
+            ("2", "Option 2: don't bill Medicare. I pay now, and I cannot appeal."),
+        ],
+        help_text="Option 3, not having the second opinion, needs nothing from you: just leave.",
+    )
+    signed_name = forms.CharField(label="Type your full name to sign", max_length=200)
+    agree = forms.BooleanField(label="I have read this notice and I understand it.")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def self_pay(request: HttpRequest, code: UUID) -> HttpResponse:
-    """Show the price first; the choice is made only by the POST of that page."""
+    """Show the price first; the choice is made only by the POST of that page. Original
+    Medicare: the Advance Beneficiary Notice is read and signed first."""
     case = get_case_for_patient(request.user, code)
-    if request.method == "POST":
+    insurance = CaseInsurance.objects.filter(case=case).first()
+    medicare = (
+        insurance is not None
+        and insurance.plan_type == PlanType.MEDICARE
+        and not insurance.is_self_pay
+    )
+    form = AdvanceBeneficiaryNoticeForm(request.POST or None) if medicare else None
+    if request.method == "POST" and (form is None or form.is_valid()):
         try:
-            price = services.choose_self_pay(case, by=request.user)
+            if form is None:
+                price = services.choose_self_pay(case, by=request.user)
+                done = f"You chose to pay yourself: {money(price)}."
+            else:
+                services.sign_advance_beneficiary_notice(case, by=request.user, **_abn(form))
+                done = (
+                    "You signed the notice: we bill Medicare, and you pay only if it does not."
+                    if form.cleaned_data["option"] == "1"
+                    else f"You chose to pay yourself: {money(services.self_pay_price(case))}."
+                )
         except CaseError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"You chose to pay yourself: {money(price)}.")
+            messages.success(request, done)
         return _case_page(case)
     if case.status not in services.PATIENT_SELF_PAY_FROM:
         raise Http404("Too late to choose.")
     price_row = services.price_list()[case.review_type or "radiology"]
-    return render(
-        request,
-        "insurance/self_pay.html",
-        {"case": case, "price": price_row, "amount": money(price_row.self_pay)},
-    )
+    context = {
+        "case": case,
+        "price": price_row,
+        "amount": money(price_row.self_pay),
+        "refusal": services.self_pay_refusal(case),
+        "abn_form": form,
+        "abn": services.advance_beneficiary_notice_text(
+            case, option="", signed_name="", on=timezone.localdate()
+        )
+        if medicare
+        else "",
+    }
+    status = 400 if form is not None and form.is_bound else 200
+    return render(request, "insurance/self_pay.html", context, status=status)
+
+
+def _abn(form: AdvanceBeneficiaryNoticeForm) -> dict:
+    return {"option": form.cleaned_data["option"], "signed_name": form.cleaned_data["signed_name"]}
 
 
 @login_required
@@ -163,9 +209,11 @@ def cost_summary(request: HttpRequest, code: UUID) -> HttpResponse:
         case_code=case.code,
     )
     price = services.price_list()[case.review_type or "radiology"]
+    billed = plan_rules(insurance.plan) if insurance.plan and not insurance.is_self_pay else None
     pdf = render_pdf(
         "insurance/pdf/cost_summary.html",
         {
+            "codes": "; ".join(service_codes(price.cpt_codes, billed)),
             "case": case,
             "insurance": insurance,
             "check": check,
@@ -177,4 +225,81 @@ def cost_summary(request: HttpRequest, code: UUID) -> HttpResponse:
             "issued": timezone.localdate(),
         },
     )
-    return pdf_response(pdf, f"cost-summary-{case.short_code}.pdf")
+    return pdf_response(pdf, f"cost-estimate-{case.short_code}.pdf")
+
+
+@login_required
+@require_GET
+def good_faith_estimate(request: HttpRequest, code: UUID) -> HttpResponse:
+    """The Good Faith Estimate for a patient who pays (issued now if asked for first)."""
+    with refusals_audited(
+        request, target_type="good_faith_estimate", target_code=code, case_code=code
+    ):
+        case = get_case_for_patient(request.user, code)
+    try:
+        estimate = statements.issue_good_faith_estimate(case, by=request.user)
+    except CaseError as exc:
+        messages.info(request, str(exc))
+        return _case_page(case)
+    record_access(
+        request,
+        action=AuditEvent.Action.DOWNLOAD,
+        target_type="good_faith_estimate",
+        target_code=estimate.code,
+        case_code=case.code,
+    )
+    pdf = render_pdf(
+        "insurance/pdf/good_faith_estimate.html", statements.estimate_context(estimate)
+    )
+    return pdf_response(pdf, f"good-faith-estimate-{case.short_code}.pdf")
+
+
+@login_required
+@require_GET
+def itemized_statement(request: HttpRequest, code: UUID) -> HttpResponse:
+    """After the service: the itemized statement (for an HSA or FSA, or the patient's records)."""
+    with refusals_audited(
+        request, target_type="itemized_statement", target_code=code, case_code=code
+    ):
+        case = get_case_for_patient(request.user, code)
+    try:
+        context = statements.itemized_statement(case)
+    except CaseError as exc:
+        messages.info(request, str(exc))
+        return _case_page(case)
+    record_access(
+        request,
+        action=AuditEvent.Action.DOWNLOAD,
+        target_type="itemized_statement",
+        target_code=case.code,
+        case_code=case.code,
+    )
+    pdf = render_pdf("insurance/pdf/itemized_statement.html", context)
+    return pdf_response(pdf, f"itemized-statement-{case.short_code}.pdf")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def third_opinion(request: HttpRequest, code: UUID) -> HttpResponse:
+    """What a third opinion costs, shown before the patient asks for one; the POST asks."""
+    case = get_case_for_patient(request.user, code)
+    if request.method == "POST":
+        try:
+            assignment.request_third_opinion(
+                case, by=request.user, estimate_seen=request.POST.get("estimate_seen", "")
+            )
+        except CaseError as exc:
+            messages.error(request, str(exc))
+            return redirect("insurance:third-opinion", case.code)
+        messages.success(
+            request, "Third opinion requested. We will tell you when another specialist has it."
+        )
+        return _case_page(case)
+    result = assignment.third_opinion_cost(case)
+    context = {
+        "case": case,
+        "coverage": result,
+        "amount": assignment.amount(result) if result else "",
+        "can_request": reviewer_services.can_request_third_opinion(case) and result is not None,
+    }
+    return render(request, "insurance/third_opinion.html", context)

@@ -24,6 +24,7 @@ class Document(models.Model):
         ORIGINAL_REPORT = "original_report", "Original radiology report"
         PATHOLOGY_REPORT = "pathology_report", "Pathology (biopsy) report"
         REFERRAL_LETTER = "referral_letter", "Referral letter"
+        AUTHORITY = "authority", "Proof of authority to act for the patient"
         OTHER = "other", "Other medical record"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -215,14 +216,17 @@ class Instance(models.Model):
 class RecordsRequest(models.Model):
     """The patient's request to the facility that did the scan for a copy of their records.
 
-    HIPAA's right of access (45 CFR 164.524) gives the facility 30 days from the request, and one
-    more 30 days if it tells the patient in writing why and by when; the clock fields follow that.
+    Under HIPAA's right of access (45 CFR 164.524(b)(2)) the facility has 30 days from its
+    receipt of the request, and one more 30 days if within the first it tells the patient in
+    writing why and the date it will act; the clock fields follow that (figures in
+    `records.access_rules`). A request may instead ask the facility to send the records straight
+    to us: that disclosure rests on the patient's HIPAA authorization, which the letter encloses.
     """
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Not sent yet"
         SENT = "sent", "Sent, waiting for the facility"
-        EXTENDED = "extended", "Facility took a 30-day extension"
+        EXTENDED = "extended", "Facility extended its deadline"
         OVERDUE = "overdue", "Past the deadline"
         RECEIVED = "received", "Records received"
 
@@ -232,8 +236,12 @@ class RecordsRequest(models.Model):
         PORTAL = "portal", "Through the facility's patient portal or a download link"
         EMAIL = "email", "By secure email"
 
-    DAYS_TO_ANSWER = 30
-    DAYS_OF_EXTENSION = 30
+    class SentBy(models.TextChoices):
+        MAIL = "mail", "By mail"
+        FAX = "fax", "By fax"
+        EMAIL = "email", "By email"
+        PORTAL = "portal", "Through the facility's patient portal"
+        IN_PERSON = "in_person", "Handed in at the facility"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(
@@ -255,14 +263,35 @@ class RecordsRequest(models.Model):
     delivery = models.CharField(
         "how to send them", max_length=8, choices=Delivery.choices, default=Delivery.CD
     )
+    send_to_us = models.BooleanField(
+        "send them straight to SecondOpinion",
+        default=False,
+        help_text="Uses your signed HIPAA authorization, which goes with the letter.",
+    )
     send_to = models.TextField("where to send them", blank=True)
+    # The authorization a letter to send the records to us relies on (set when it is signed).
+    authorization = models.ForeignKey(
+        "requests_app.Authorization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="records_requests",
+    )
 
     signed_name = models.CharField(max_length=200, blank=True)
     signed_at = models.DateTimeField(null=True, blank=True)
-    # Dates the patient gives: the day they sent the letter, the day the records arrived.
+    # Dates the patient gives: the day they sent the letter and how, the day the facility
+    # confirmed it had it, the date an extension notice gave, the day the records arrived.
     sent_on = models.DateField(null=True, blank=True)
+    sent_by = models.CharField("how it was sent", max_length=12, choices=SentBy.choices, blank=True)
+    request_received_on = models.DateField(
+        "the facility received the request on", null=True, blank=True
+    )
     due_on = models.DateField(null=True, blank=True, db_index=True)
     extension_noted_on = models.DateField(null=True, blank=True)
+    extension_due_on = models.DateField(
+        "date the facility gave in its extension notice", null=True, blank=True
+    )
     extension_reason = models.CharField(max_length=300, blank=True)
     received_on = models.DateField(null=True, blank=True)
     reminded_before_at = models.DateTimeField(null=True, blank=True)

@@ -16,6 +16,7 @@ from requests_app.audit import record_access, refusals_audited
 from requests_app.models import AuditEvent, Case
 
 from . import facility_requests
+from .access_rules import right_of_access
 from .facility_requests import RecordsRequestError
 from .models import RecordsRequest
 
@@ -31,6 +32,8 @@ class RecordsRequestForm(forms.ModelForm):
         help_texts = {
             "facility_address": "Where the letter goes: the medical records (health information) "
             "department. Their website or the front desk can tell you.",
+            "send_to_us": "We add them to your request when they arrive. This uses your signed "
+            "HIPAA authorization, which goes with the letter.",
             "send_to": "Your mailing address for a CD or USB stick, or your email address.",
         }
         widgets = {
@@ -50,7 +53,11 @@ class RecordsRequestForm(forms.ModelForm):
         cleaned = super().clean()
         if not any(cleaned.get(name) for name in WANTS):
             self.add_error(None, "Choose at least one record to ask for.")
-        if cleaned.get("delivery") != RecordsRequest.Delivery.PORTAL and not cleaned.get("send_to"):
+        if (
+            cleaned.get("delivery") != RecordsRequest.Delivery.PORTAL
+            and not cleaned.get("send_to_us")
+            and not cleaned.get("send_to")
+        ):
             self.add_error("send_to", "Tell the facility where to send your records.")
         return cleaned
 
@@ -62,13 +69,35 @@ class SignForm(forms.Form):
 
 
 class SentForm(forms.Form):
-    service_fields = ("sent_on",)
+    service_fields = ("sent_on", "sent_by")
     sent_on = forms.DateField(label="The day you sent it", widget=DATE_INPUT)
+    sent_by = forms.ChoiceField(
+        label="How you sent it",
+        choices=RecordsRequest.SentBy.choices,
+        widget=forms.RadioSelect,
+        help_text="The 30 days count from the day the facility receives it: by mail we allow "
+        "for the post.",
+    )
+
+
+class ReceiptForm(forms.Form):
+    service_fields = ("received_request_on",)
+    received_request_on = forms.DateField(
+        label="The day the facility received your request",
+        widget=DATE_INPUT,
+        help_text="From a fax or delivery confirmation, or what the facility told you.",
+    )
 
 
 class ExtensionForm(forms.Form):
-    service_fields = ("noted_on", "reason")
+    service_fields = ("noted_on", "new_due_on", "reason")
     noted_on = forms.DateField(label="Date of the facility's written notice", widget=DATE_INPUT)
+    new_due_on = forms.DateField(
+        label="The date they said they will act by",
+        widget=DATE_INPUT,
+        required=False,
+        help_text="The notice must give one; leave empty if it did not.",
+    )
     reason = forms.CharField(label="The reason they gave", max_length=300, required=False)
 
 
@@ -99,6 +128,9 @@ def _render_detail(
         **facility_requests.letter_context(records_request),
         "sign_form": SignForm(initial={"signed_name": records_request.case.patient_name}),
         "sent_form": SentForm(initial={"sent_on": today}),
+        "receipt_form": ReceiptForm(initial={"received_request_on": today}),
+        "expected_receipt": facility_requests.receipt_on(records_request),
+        "authorization_lapsed": facility_requests.relied_on_authorization_lapsed(records_request),
         "extension_form": ExtensionForm(initial={"noted_on": today}),
         "received_form": ReceivedForm(initial={"received_on": today}),
         **bound,
@@ -107,7 +139,12 @@ def _render_detail(
 
 
 def _render_form(request: HttpRequest, case: Case, form, records_request=None) -> HttpResponse:
-    context = {"case": case, "form": form, "rr": records_request}
+    context = {
+        "case": case,
+        "form": form,
+        "rr": records_request,
+        **right_of_access(timezone.localdate()),
+    }
     status = 400 if form.is_bound else 200
     return render(request, "records/records_request_form.html", context, status=status)
 
@@ -204,7 +241,23 @@ def records_request_sent(request: HttpRequest, code: UUID, records_request: UUID
         form_class=SentForm,
         form_name="sent_form",
         service=facility_requests.mark_sent,
-        done=lambda found: f"Noted. The facility must answer by {found.due_on:%B %-d, %Y}.",
+        done=lambda found: f"Noted. The facility must act by {found.due_on:%B %-d, %Y}.",
+    )
+
+
+@login_required
+@require_POST
+def records_request_receipt(
+    request: HttpRequest, code: UUID, records_request: UUID
+) -> HttpResponse:
+    return _step(
+        request,
+        code,
+        records_request,
+        form_class=ReceiptForm,
+        form_name="receipt_form",
+        service=facility_requests.confirm_receipt,
+        done=lambda found: f"Noted. The facility must act by {found.due_on:%B %-d, %Y}.",
     )
 
 

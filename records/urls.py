@@ -50,6 +50,7 @@ urlpatterns += [
     path(f"{rr}/edit/", request_views.records_request_edit, name="records-request-edit"),
     path(f"{rr}/sign/", request_views.records_request_sign, name="records-request-sign"),
     path(f"{rr}/sent/", request_views.records_request_sent, name="records-request-sent"),
+    path(f"{rr}/receipt/", request_views.records_request_receipt, name="records-request-receipt"),
     path(
         f"{rr}/extension/",
         request_views.records_request_extension,

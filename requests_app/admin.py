@@ -18,13 +18,13 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
+from insurance.assignment import assign_case
 from insurance.models import CaseInsurance, CaseReferral, NetworkGapException, PriorAuthorization
 from records.admin import RecordsRequestInline
 from records.models import Document, Series, Study, Upload, UploadProblem
 from records.views import audited_preview
 from reviewers.models import Opinion
 from reviewers.routing import NEEDS_COORDINATOR_BELOW
-from reviewers.services import assign_case
 
 from . import admin_forms as forms
 from . import dashboard, findings, messaging, services, sla, triage
@@ -41,6 +41,7 @@ from .models import (
     Priority,
     SlaTarget,
 )
+from .services import revoke_authorization
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -121,6 +122,8 @@ class InsuranceInline(admin.StackedInline):
     extra = 0
     can_delete = False
     show_change_link = True
+    # The patient's signed Advance Beneficiary Notice is read here, never edited.
+    readonly_fields = ["abn_option", "abn_signed_name", "abn_signed_at", "abn_text"]
 
 
 class PriorAuthorizationInline(ReadOnlyInline):
@@ -739,11 +742,46 @@ class CaseEventAdmin(AuditedModelAdmin):
 
 @admin.register(Authorization)
 class AuthorizationAdmin(AuditedModelAdmin):
-    list_display = ["code", "case", "signed_at", "expires_on", "revoked_at"]
+    """Read-only: a signed text never changes. A written revocation is recorded by the action,
+    which calls the same service as the patient's button."""
+
+    list_display = ["code", "case", "signed_at", "expires_on", "revoked_at", "revocation"]
+    list_filter = ["revocation"]
     list_select_related = ["case"]
     search_fields = ["case__code"]
     raw_id_fields = ["case", "signed_by"]
     readonly_fields = [f.name for f in Authorization._meta.fields]
+    actions = ["record_written_revocation"]
+
+    @admin.action(description="Record a written revocation", permissions=["change"])
+    def record_written_revocation(self, request, queryset):
+        form = forms.WrittenRevocationForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run_each(
+                request,
+                queryset.select_related("case"),
+                lambda authorization: revoke_authorization(
+                    authorization,
+                    by=request.user,
+                    method=Authorization.Revocation.WRITTEN,
+                    received_on=form.cleaned_data["received_on"],
+                    note=form.cleaned_data["note"],
+                ),
+                done="Revocations recorded",
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": form.title,
+            "opts": self.opts,
+            "form": form,
+            "authorizations": queryset.select_related("case"),
+            "action": request.POST["action"],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/requests_app/authorization/revocation_form.html", context
+        )
 
 
 @admin.register(AuditEvent)

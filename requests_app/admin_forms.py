@@ -83,3 +83,17 @@ class FindingContactForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What was said and agreed (kept for the care team; not on the patient's page).",
     )
+
+
+class WrittenRevocationForm(forms.Form):
+    title = "Record a written revocation"
+    received_on = forms.DateField(
+        label="Received on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The day the patient's letter or e-mail reached us: revocation counts from then.",
+    )
+    note = forms.CharField(
+        required=False,
+        max_length=300,
+        help_text="How it came (letter, e-mail) and where it is filed.",
+    )

@@ -8,7 +8,7 @@ from reviewers.forms import chosen_reviewer, reviewer_choice_field
 from reviewers.matching import match_case
 from reviewers.models import ReviewerChoice, Subspecialty
 
-from .models import Case, ReviewType
+from .models import Authorization, Case, ReviewType
 
 
 class DateInput(forms.DateInput):
@@ -129,16 +129,24 @@ class MammogramForm(forms.ModelForm):
 
 
 class AuthorizationForm(forms.Form):
-    RELATIONSHIPS = [
-        ("", "I am the patient"),
-        ("Parent", "Parent of the patient"),
-        ("Legal guardian", "Legal guardian"),
-        ("Health care proxy", "Health care proxy or power of attorney"),
-    ]
     signed_name = forms.CharField(
         label="Type your full name to sign", max_length=200, widget=forms.TextInput()
     )
-    relationship = forms.ChoiceField(label="Who is signing?", choices=RELATIONSHIPS, required=False)
+    authority = forms.ChoiceField(
+        label="Who is signing?",
+        choices=[("", "I am the patient"), *Authorization.Authority.choices],
+        required=False,
+        help_text="Someone who signs for the patient states their authority and adds proof of it.",
+    )
+    authority_document = forms.FileField(
+        label="Proof of your authority (PDF)",
+        required=False,
+        help_text=(
+            "For example a birth certificate or custody order, guardianship papers, the health "
+            "care power of attorney, or letters testamentary."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,.pdf"}),
+    )
     agree = forms.BooleanField(
         label="I have read this authorization and I agree to it.", required=True
     )
@@ -147,13 +155,19 @@ class AuthorizationForm(forms.Form):
         self.case = case
         super().__init__(*args, **kwargs)
         self.fields["signed_name"].widget.attrs["autocomplete"] = "name"
+        age = case.patient_age_today
+        if age is not None and age >= 18:
+            # A parent is a personal representative only of a minor (45 CFR 164.502(g)(3)).
+            field = self.fields["authority"]
+            field.choices = [c for c in field.choices if c[0] != Authorization.Authority.PARENT]
 
     def clean(self):
         cleaned = super().clean()
         name = " ".join(cleaned.get("signed_name", "").split())
+        authority = cleaned.get("authority")
         if (
             name
-            and not cleaned.get("relationship")
+            and not authority
             and self.case.patient_name
             and name.casefold() != " ".join(self.case.patient_name.split()).casefold()
         ):
@@ -161,6 +175,10 @@ class AuthorizationForm(forms.Form):
                 "signed_name",
                 f"Type the patient's full name exactly as entered earlier "
                 f"(“{self.case.patient_name}”), or say who is signing for them.",
+            )
+        if authority and not cleaned.get("authority_document"):
+            self.add_error(
+                "authority_document", "Add a document that shows your authority to sign."
             )
         cleaned["signed_name"] = name
         return cleaned

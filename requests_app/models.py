@@ -306,6 +306,15 @@ class Case(models.Model):
         return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
     @property
+    def patient_age_today(self) -> int | None:
+        """Age in whole years today: what decides who may sign for the patient."""
+        born = self.patient_birth_date
+        if born is None:
+            return None
+        on = timezone.localdate()
+        return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+    @property
     def title(self) -> str:
         parts = [self.get_exam_type_display() if self.exam_type else "Scan"]
         if self.body_region and self.exam_type != ExamType.MAMMOGRAM:
@@ -333,19 +342,61 @@ class CaseEvent(models.Model):
 
 
 class Authorization(models.Model):
-    """A HIPAA authorisation the patient signed in the app, with the exact text they saw."""
+    """A HIPAA authorization (45 CFR 164.508) the patient signed in the app, with the exact text.
+
+    It lets the facility that did the scan (and, for a mammogram, those that did earlier breast
+    imaging) send the records straight to us. It names the patient and the exam as they were
+    when it was signed: once those details change, it no longer describes the request and a new
+    signature is needed.
+    """
+
+    class Authority(models.TextChoices):
+        """A personal representative's authority to sign for the patient (45 CFR 164.502(g))."""
+
+        PARENT = "parent", "Parent of a patient under 18"
+        GUARDIAN = "guardian", "Legal guardian"
+        HEALTH_CARE_POA = "health_care_poa", "Health care power of attorney or health care proxy"
+        EXECUTOR = "executor", "Executor or administrator of the estate of a patient who died"
+
+    class Revocation(models.TextChoices):
+        ONLINE = "online", "By the patient on their request page"
+        WRITTEN = "written", "In writing, recorded by a coordinator"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="authorizations")
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     signed_name = models.CharField(max_length=200)
     signer_relationship = models.CharField(max_length=100, blank=True)
+    authority = models.CharField(
+        "representative's authority", max_length=20, choices=Authority.choices, blank=True
+    )
+    # The uploaded proof of that authority (a records Document, addressed by its code).
+    authority_document_code = models.UUIDField(null=True, blank=True)
     signed_at = models.DateTimeField(default=timezone.now)
     expires_on = models.DateField()
     text_version = models.CharField(max_length=20)
     text = models.TextField()
+    # Who and what it names, as when signed.
+    patient_name = models.CharField(max_length=200, blank=True)
+    patient_birth_date = models.DateField(null=True, blank=True)
+    exam = models.CharField(max_length=300, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    superseded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a newer signature replaced this one."
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revocation = models.CharField(max_length=12, choices=Revocation.choices, blank=True)
+    revocation_received_on = models.DateField(
+        "written revocation received on", null=True, blank=True
+    )
+    revocation_note = models.CharField(max_length=300, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-signed_at"]
@@ -460,6 +511,7 @@ class Notification(models.Model):
         RECORDS_REQUEST = "records_request", "Records request reminder"
         SLA = "sla", "Case past its target time"
         URGENT_FINDING = "urgent_finding", "Urgent finding to communicate"
+        COST = "cost", "Cost estimate changed"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(

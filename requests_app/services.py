@@ -6,6 +6,7 @@ double click or a second worker cannot apply it twice) and writes a line on the 
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from celery import current_app
@@ -18,7 +19,7 @@ from django.utils import timezone
 from . import notifications, priority, sla
 from .models import Authorization, Case, CaseEvent
 
-AUTHORIZATION_VERSION = "2026-11"
+AUTHORIZATION_VERSION = "2026-12"
 AUTHORIZATION_VALID_DAYS = 365
 
 
@@ -150,27 +151,94 @@ def update_case(case: Case, *, by, fields: dict) -> None:
         case.save(update_fields=[*fields, "updated_at"])
 
 
+# --- The HIPAA authorization (45 CFR 164.508) -----------------------------------------------------
+
+
+def exam_description(case: Case) -> str:
+    """The exam as an authorization names it: kind, date and facility."""
+    parts = [case.title]
+    if case.exam_date:
+        parts.append(f"of {case.exam_date:%B %-d, %Y}")
+    if case.facility_name:
+        parts.append(f"done at {case.facility_name}")
+    return " ".join(parts)
+
+
+def authorization_details_missing(case: Case) -> list[str]:
+    """What must be known before the authorization can name the patient and the exam."""
+    needed = [
+        (case.patient_name.strip(), "the patient's full name"),
+        (case.patient_birth_date, "the patient's date of birth"),
+        (case.exam_type, "the type of scan"),
+        (case.exam_date, "the date of the scan"),
+        (case.facility_name.strip(), "where the scan was done"),
+    ]
+    return [label for value, label in needed if not value]
+
+
 def sign_authorization(
-    case: Case, *, by, signed_name: str, relationship: str = "", ip_address: str | None = None
+    case: Case,
+    *,
+    by,
+    signed_name: str,
+    authority: str = "",
+    authority_document_code=None,
+    ip_address: str | None = None,
 ) -> Authorization:
-    """Record the patient's signed HIPAA authorisation with the exact text shown to them."""
-    ensure_editable(case)
+    """Record a signed HIPAA authorization with the exact text shown, on any case not closed.
+
+    It names the patient, their birth date and the exam, so those must be known first. A
+    personal representative states their authority and has uploaded proof of it; "parent" is an
+    authority only while the patient is under 18. An earlier signature is superseded, not revoked.
+    """
+    if case.status == Case.Status.CLOSED:
+        raise CaseError("This request is closed.")
+    missing = authorization_details_missing(case)
+    if missing:
+        raise CaseError("Before you sign, tell us " + ", ".join(missing) + ".")
+    signed_name = " ".join(signed_name.split())
+    if not signed_name:
+        raise CaseError("Type your full name to sign.")
     signed_at = timezone.now()
-    expires_on = (signed_at + timedelta(days=AUTHORIZATION_VALID_DAYS)).date()
+    today = timezone.localdate(signed_at)
+    if authority:
+        if authority not in Authorization.Authority.values:
+            raise CaseError("Choose who is signing for the patient.")
+        # A parent is a personal representative only of a minor (45 CFR 164.502(g)(3)).
+        if authority == Authorization.Authority.PARENT and case.patient_age_today >= 18:
+            raise CaseError(
+                "A parent signs for a patient under 18 only; an adult patient signs for "
+                "themselves, or a guardian or health care agent signs with proof of authority."
+            )
+        if authority_document_code is None:
+            raise CaseError("Add a document that shows your authority to act for the patient.")
+    elif " ".join(case.patient_name.split()).casefold() != signed_name.casefold():
+        raise CaseError(
+            f"Type the patient's full name exactly as entered (“{case.patient_name}”), or say "
+            "who is signing for them."
+        )
+    expires_on = today + timedelta(days=AUTHORIZATION_VALID_DAYS)
     text = authorization_text(
-        case, signed_name=signed_name, relationship=relationship, expires_on=expires_on
+        case, signed_name=signed_name, authority=authority, expires_on=expires_on, signed_on=today
     )
-    with locked_editable(case):
-        case.authorizations.filter(revoked_at__isnull=True).update(revoked_at=signed_at)
+    with transaction.atomic():
+        case.authorizations.filter(superseded_at__isnull=True, revoked_at__isnull=True).update(
+            superseded_at=signed_at
+        )
         authorization = Authorization.objects.create(
             case=case,
             signed_by=by,
             signed_name=signed_name,
-            signer_relationship=relationship,
+            signer_relationship=Authorization.Authority(authority).label if authority else "",
+            authority=authority,
+            authority_document_code=authority_document_code if authority else None,
             signed_at=signed_at,
             expires_on=expires_on,
             text_version=AUTHORIZATION_VERSION,
             text=text,
+            patient_name=case.patient_name,
+            patient_birth_date=case.patient_birth_date,
+            exam=exam_description(case),
             ip_address=ip_address,
         )
         CaseEvent.objects.create(
@@ -179,27 +247,137 @@ def sign_authorization(
     return authorization
 
 
-def authorization_text(case: Case, *, signed_name: str, relationship: str, expires_on) -> str:
-    """The authorisation as the patient reads and signs it, with every element HIPAA requires."""
+def authorization_text(
+    case: Case, *, signed_name: str, authority: str, expires_on, signed_on
+) -> str:
+    """The authorization as the patient reads and signs it, with every element and statement
+    45 CFR 164.508(c) requires. Only for a case whose patient and exam are known."""
+    if authorization_details_missing(case):
+        raise CaseError("The authorization names the patient and the exam: give those first.")
     return render_to_string(
         "requests_app/authorization.txt",
         {
             "case": case,
+            "exam": exam_description(case),
+            "prior_breast_imaging": case.is_mammogram,
             "signed_name": signed_name,
-            "relationship": relationship,
+            "authority": Authorization.Authority(authority).label if authority else "",
             "expires_on": expires_on,
+            "signed_on": signed_on,
             "version": AUTHORIZATION_VERSION,
+            "provider_name": settings.PROVIDER_NAME,
+            "provider_address": settings.PROVIDER_ADDRESS,
+            "privacy_email": settings.PRIVACY_OFFICE_EMAIL,
         },
     )
 
 
-def active_authorization(case: Case) -> Authorization | None:
-    today = timezone.localdate()
+def names_current_details(authorization: Authorization, case: Case) -> bool:
+    """Does the signed text still name the patient and the exam as the request now has them?"""
     return (
-        case.authorizations.filter(revoked_at__isnull=True, expires_on__gte=today)
-        .order_by("-signed_at")
-        .first()
+        authorization.patient_name == case.patient_name
+        and authorization.patient_birth_date == case.patient_birth_date
+        and authorization.exam == exam_description(case)
     )
+
+
+def latest_authorization(case: Case) -> Authorization | None:
+    """The last one signed, whatever has happened to it since."""
+    return case.authorizations.order_by("-signed_at", "-pk").first()
+
+
+def active_authorization(case: Case) -> Authorization | None:
+    """The authorization that may be relied on today: signed last, not revoked, not expired,
+    and still naming the patient and the exam as the request has them."""
+    authorization = latest_authorization(case)
+    if (
+        authorization is None
+        or authorization.revoked_at is not None
+        or authorization.expires_on < timezone.localdate()
+        or not names_current_details(authorization, case)
+    ):
+        return None
+    return authorization
+
+
+@dataclass(frozen=True)
+class AuthorizationState:
+    """Where a case's authorization stands, in the words its pages use."""
+
+    latest: Authorization | None
+    active: Authorization | None
+    missing_details: list[str]
+    status: str  # none, active, revoked, expired, details_changed
+
+    @property
+    def can_sign(self) -> bool:
+        return not self.missing_details and self.status != "active"
+
+
+def authorization_state(case: Case) -> AuthorizationState:
+    latest = latest_authorization(case)
+    active = active_authorization(case)
+    if latest is None:
+        status = "none"
+    elif latest.revoked_at is not None:
+        status = "revoked"
+    elif active is not None:
+        status = "active"
+    elif latest.expires_on < timezone.localdate():
+        status = "expired"
+    else:
+        status = "details_changed"
+    return AuthorizationState(latest, active, authorization_details_missing(case), status)
+
+
+def authorization_preview(case: Case) -> str | None:
+    """The text the patient is about to sign (None until it can name the patient and exam)."""
+    if authorization_details_missing(case):
+        return None
+    today = timezone.localdate()
+    return authorization_text(
+        case,
+        signed_name="(your name, typed below)",
+        authority="",
+        expires_on=today + timedelta(days=AUTHORIZATION_VALID_DAYS),
+        signed_on=today,
+    )
+
+
+def revoke_authorization(
+    authorization: Authorization,
+    *,
+    by,
+    method: str,
+    received_on=None,
+    note: str = "",
+) -> None:
+    """Revoke an authorization: online by the patient, or in writing, recorded by a coordinator
+    with the day the letter arrived. From then on nothing new is asked for under it; what was
+    disclosed before stays where it is (45 CFR 164.508(b)(5))."""
+    now = timezone.now()
+    if method == Authorization.Revocation.WRITTEN:
+        if received_on is None:
+            raise CaseError("Give the day the written revocation was received.")
+        if received_on > timezone.localdate(now):
+            raise CaseError("The day it was received cannot be in the future.")
+    with transaction.atomic():
+        claimed = Authorization.objects.filter(pk=authorization.pk, revoked_at__isnull=True).update(
+            revoked_at=now,
+            revocation=method,
+            revocation_received_on=received_on,
+            revocation_note=note.strip()[:300],
+            revoked_by=by,
+        )
+        if claimed != 1:
+            raise CaseError("This authorization has already been revoked.")
+        how = (
+            f"in writing (received {received_on:%b %-d, %Y})"
+            if method == Authorization.Revocation.WRITTEN
+            else "by the patient"
+        )
+        add_to_timeline(authorization.case, by, f"HIPAA authorization revoked {how}.")
+    authorization.refresh_from_db()
 
 
 def submit_case(case: Case, *, by, missing: list[str]) -> None:

@@ -12,4 +12,15 @@ urlpatterns = [
     path("<uuid:code>/submit/", views.case_submit, name="case-submit"),
     path("<uuid:code>/messages/", views.case_message, name="case-message"),
     path("<uuid:code>/delete/", views.case_delete, name="case-delete"),
+    path("<uuid:code>/authorization/", views.authorization, name="authorization"),
+    path(
+        "<uuid:code>/authorizations/<uuid:authorization>/authorization.pdf",
+        views.authorization_pdf,
+        name="authorization-pdf",
+    ),
+    path(
+        "<uuid:code>/authorizations/<uuid:authorization>/revoke/",
+        views.authorization_revoke,
+        name="authorization-revoke",
+    ),
 ]

@@ -6,33 +6,38 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from insurance.models import CaseInsurance
 from insurance.status import insurance_status
 from records import services as records_services
+from records.access_rules import right_of_access
 from records.forms import DocumentForm, ImagesForm
 from records.models import Document
 from records.views import previews_shown
 from reviewers.models import Subspecialty
 from reviewers.patient_views import report_section
+from secondopinion.pdf import pdf_response, render_pdf
 
 from . import messaging, notifications, services, sla, wizard
 from .access import get_case_for_patient
-from .audit import record_page
-from .forms import SubmitForm
-from .models import Case
+from .audit import record_access, record_page, refusals_audited
+from .forms import AuthorizationForm, SubmitForm
+from .models import AuditEvent, Authorization, Case
 from .progress import next_steps_for
 
 
 def landing(request: HttpRequest) -> HttpResponse:
-    return render(request, "requests_app/landing.html")
+    return render(request, "requests_app/landing.html", right_of_access(timezone.localdate()))
 
 
 def guide(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "requests_app/guide.html", {"subspecialties": Subspecialty.objects.all()}
-    )
+    context = {
+        "subspecialties": Subspecialty.objects.all(),
+        **right_of_access(timezone.localdate()),
+    }
+    return render(request, "requests_app/guide.html", context)
 
 
 @login_required
@@ -86,6 +91,8 @@ def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
         "recommendations": wizard.recommendations(case),
         "resume_step": wizard.first_incomplete(case) if editable else None,
         "next_steps": next_steps_for(case),
+        "authorization_state": services.authorization_state(case),
+        **right_of_access(timezone.localdate()),
         "expected_report": sla.expected_report_by(case),
     }
     return render(request, "requests_app/case_detail.html", context)
@@ -102,7 +109,10 @@ def case_step(request: HttpRequest, code: UUID, step: str) -> HttpResponse:
         messages.info(request, "This request has been submitted, so it can no longer be edited.")
         return redirect("requests:case-detail", case.code)
 
-    form = current.build_form(case, request.POST if request.method == "POST" else None)
+    posted = request.method == "POST"
+    form = current.build_form(
+        case, request.POST if posted else None, request.FILES if posted else None
+    )
     if request.method == "POST" and (form is None or form.is_valid()):
         try:
             if form is not None:
@@ -140,17 +150,10 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
             "uploads": uploads,
             "document_form": DocumentForm(),
             "images_form": ImagesForm(),
+            **right_of_access(timezone.localdate()),
         }
     if step.slug == "authorization":
-        return {
-            "authorization": services.active_authorization(case),
-            "preview": services.authorization_text(
-                case,
-                signed_name=case.patient_name or "the patient",
-                relationship="",
-                expires_on=None,
-            ),
-        }
+        return {**authorization_context(case), "next_step": wizard.next_step(step)}
     if step.slug == "insurance":
         return {"ins": insurance_status(case)}
     if isinstance(step, wizard.SpecialistStep):
@@ -171,6 +174,82 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
             "submit_form": SubmitForm(),
         }
     return {}
+
+
+def authorization_context(case: Case) -> dict:
+    """What the pages about the HIPAA authorization show beyond their form."""
+    state = services.authorization_state(case)
+    return {
+        "auth": state,
+        "authorization": state.active,
+        "preview": services.authorization_preview(case) if state.can_sign else None,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def authorization(request: HttpRequest, code: UUID) -> HttpResponse:
+    """The signed authorization, its status and what revoking it means; signing a new one."""
+    case = get_case_for_patient(request.user, code)
+    posted = request.method == "POST"
+    form = AuthorizationForm(
+        request.POST if posted else None, request.FILES if posted else None, case=case
+    )
+    if posted and form.is_valid():
+        try:
+            wizard.AuthorizationStep.sign(form, case, request)
+        except services.CaseError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Signed. A copy is below; you can download it any time.")
+        return redirect("requests:authorization", case.code)
+    context = {"case": case, "form": form, **authorization_context(case)}
+    shown = context["auth"].latest
+    if shown is not None:
+        record_access(
+            request,
+            action=AuditEvent.Action.VIEW,
+            target_type="authorization",
+            target_code=shown.code,
+            case_code=case.code,
+        )
+    status = 400 if form.is_bound else 200
+    return render(request, "requests_app/authorization.html", context, status=status)
+
+
+@login_required
+@require_GET
+def authorization_pdf(request: HttpRequest, code: UUID, authorization: UUID) -> HttpResponse:
+    with refusals_audited(
+        request, target_type="authorization", target_code=authorization, case_code=code
+    ):
+        case = get_case_for_patient(request.user, code)
+    found = get_object_or_404(case.authorizations, code=authorization)
+    record_access(
+        request,
+        action=AuditEvent.Action.DOWNLOAD,
+        target_type="authorization",
+        target_code=found.code,
+        case_code=case.code,
+    )
+    pdf = render_pdf("requests_app/authorization_pdf.html", {"case": case, "authorization": found})
+    return pdf_response(pdf, f"hipaa-authorization-{case.short_code}.pdf")
+
+
+@login_required
+@require_POST
+def authorization_revoke(request: HttpRequest, code: UUID, authorization: UUID) -> HttpResponse:
+    case = get_case_for_patient(request.user, code)
+    found = get_object_or_404(case.authorizations, code=authorization)
+    try:
+        services.revoke_authorization(
+            found, by=request.user, method=Authorization.Revocation.ONLINE
+        )
+    except services.CaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Your authorization is revoked.")
+    return redirect("requests:authorization", case.code)
 
 
 @login_required

@@ -10,6 +10,7 @@ from django import forms
 
 from insurance import services as insurance_services
 from insurance.models import CaseInsurance
+from records import services as records_services
 from records.models import Document, Upload
 from reviewers import services as reviewer_services
 from reviewers.routing import Suggestion, suggest_subspecialty
@@ -39,7 +40,7 @@ class Step:
     def template(self) -> str:
         return f"requests_app/steps/{self.slug}.html"
 
-    def build_form(self, case: Case, data=None) -> forms.BaseForm | None:
+    def build_form(self, case: Case, data=None, files=None) -> forms.BaseForm | None:
         if self.form_class is None:
             return None
         return self.form_class(data, instance=case)
@@ -61,7 +62,7 @@ class Step:
 
 
 class RecordsStep(Step):
-    def build_form(self, case: Case, data=None) -> forms.BaseForm | None:
+    def build_form(self, case: Case, data=None, files=None) -> forms.BaseForm | None:
         return MammogramForm(data, instance=case) if case.is_mammogram else None
 
     def missing(self, case: Case) -> list[str]:
@@ -78,26 +79,40 @@ class RecordsStep(Step):
 
 
 class AuthorizationStep(Step):
-    def build_form(self, case: Case, data=None) -> forms.BaseForm:
-        return AuthorizationForm(data, case=case)
+    """Optional: the authorization lets us ask the facility for the records on the patient's
+    behalf; nothing else depends on it (45 CFR 164.508(b)(4): treatment is not conditioned)."""
+
+    def build_form(self, case: Case, data=None, files=None) -> forms.BaseForm:
+        return AuthorizationForm(data, files, case=case)
 
     def save(self, form: forms.BaseForm, case: Case, request) -> None:
+        self.sign(form, case, request)
+
+    @staticmethod
+    def sign(form: forms.BaseForm, case: Case, request) -> None:
+        """Store the proof of a representative's authority, then the signature."""
+        authority = form.cleaned_data["authority"]
+        document_code = None
+        if authority:
+            document = records_services.add_document(
+                case,
+                by=request.user,
+                kind=Document.Kind.AUTHORITY,
+                uploaded=form.cleaned_data["authority_document"],
+            )
+            document_code = document.code
         services.sign_authorization(
             case,
             by=request.user,
             signed_name=form.cleaned_data["signed_name"],
-            relationship=form.cleaned_data["relationship"],
+            authority=authority,
+            authority_document_code=document_code,
             ip_address=client_ip(request),
         )
 
-    def missing(self, case: Case) -> list[str]:
-        if services.active_authorization(case) is None:
-            return ["sign the HIPAA authorization"]
-        return []
-
 
 class InsuranceStep(Step):
-    def build_form(self, case: Case, data=None) -> forms.BaseForm:
+    def build_form(self, case: Case, data=None, files=None) -> forms.BaseForm:
         instance = CaseInsurance.objects.filter(case=case).first() or CaseInsurance(case=case)
         return InsuranceForm(data, instance=instance)
 
@@ -107,7 +122,7 @@ class InsuranceStep(Step):
     def missing(self, case: Case) -> list[str]:
         if not CaseInsurance.objects.filter(case=case).exists():
             return ["tell us about your insurance (or choose to pay yourself)"]
-        return []
+        return insurance_services.choices_missing(case)
 
 
 class SpecialistStep(Step):
@@ -116,7 +131,7 @@ class SpecialistStep(Step):
             exam_type=case.exam_type, body_region=case.body_region, age=case.patient_age
         )
 
-    def build_form(self, case: Case, data=None) -> forms.BaseForm:
+    def build_form(self, case: Case, data=None, files=None) -> forms.BaseForm:
         initial = {}
         if case.requested_subspecialty_id is None:
             initial["requested_subspecialty"] = self.suggestion(case).slug

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from insurance import assignment as network
 from requests_app.admin_audit import AuditedModelAdmin
 from requests_app.models import Case
 
@@ -225,7 +226,7 @@ class CaseAssignmentAdmin(CoordinatorAccess, AuditedModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         # The form never writes the case: the service does, through the status machine.
         try:
-            services.assign_case(obj, reviewer=form.cleaned_data["reviewer"], by=request.user)
+            network.assign_case(obj, reviewer=form.cleaned_data["reviewer"], by=request.user)
         except services.ReviewError as exc:
             self.message_user(request, str(exc), level=messages.ERROR)
         else:

@@ -357,15 +357,21 @@ def match_case(
     return rank(need, load_reviewers())
 
 
-def reasons_not_eligible(case: Case, reviewer: ReviewerProfile) -> list[str]:
-    """Why this reviewer may not take this case now (empty = they may)."""
+def reasons_not_eligible(
+    case: Case, reviewer: ReviewerProfile, *, in_network_ids: Collection[int] | None = None
+) -> list[str]:
+    """Why this reviewer may not take this case now (empty = they may).
+
+    `in_network_ids`: the plan's in-network reviewers when the patient was promised one
+    (`insurance.services.network_for_matching`); None = the network does not limit who reads.
+    """
     (facts,) = load_reviewers(ReviewerProfile.objects.filter(pk=reviewer.pk)) or [None]
     if facts is None:
         return ["is not an active reviewer"]
     if case.assigned_reviewer_id == reviewer.pk and case.status == Case.Status.IN_REVIEW:
         # Their own open case is already counted in their load.
         facts = replace(facts, open_cases=facts.open_cases - 1)
-    return check(need_for_case(case), facts)
+    return check(need_for_case(case, in_network_ids=in_network_ids), facts)
 
 
 def credential_problems_for(case: Case, reviewer: ReviewerProfile) -> list[str]:

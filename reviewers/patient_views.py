@@ -94,13 +94,6 @@ def question_ask(request: HttpRequest, code: UUID, opinion: UUID) -> HttpRespons
 @login_required
 @require_POST
 def third_opinion(request: HttpRequest, code: UUID) -> HttpResponse:
+    """A third opinion is asked for on the page that shows its cost first."""
     case = get_case_for_patient(request.user, code)
-    try:
-        services.request_third_opinion(case, by=request.user)
-    except services.ReviewError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request, "Third opinion requested. We will tell you when another specialist has it."
-        )
-    return _back(case.code)
+    return redirect("insurance:third-opinion", case.code)

@@ -9,6 +9,7 @@ double click or two reviewers at once cannot apply a step twice.
 
 import hashlib
 import logging
+from collections.abc import Collection
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
@@ -105,21 +106,30 @@ def _new_opinion(case: Case, reviewer: ReviewerProfile) -> Opinion:
     )
 
 
-def _ensure_eligible(case: Case, reviewer: ReviewerProfile, *, who: str) -> None:
-    problems = reasons_not_eligible(case, reviewer)
+def _ensure_eligible(
+    case: Case, reviewer: ReviewerProfile, *, who: str, in_network_ids: Collection[int] | None
+) -> None:
+    problems = reasons_not_eligible(case, reviewer, in_network_ids=in_network_ids)
     if problems:
         raise ReviewError(f"{who} cannot take this case: the reviewer " + "; ".join(problems) + ".")
 
 
-def claim_case(case: Case, *, reviewer: ReviewerProfile, by) -> Opinion:
+def claim_case(
+    case: Case,
+    *,
+    reviewer: ReviewerProfile,
+    by,
+    in_network_ids: Collection[int] | None = None,
+) -> Opinion:
     """queued -> in_review: a reviewer takes a waiting case from their queue.
 
     The conditional UPDATE inside `transition` is the lock: of two reviewers claiming at once,
-    the second finds the case no longer queued and gets a ReviewError.
+    the second finds the case no longer queued and gets a ReviewError. `in_network_ids`: the
+    reviewers the patient's plan network allows, when the cost estimate promised one.
     """
     if case.assigned_reviewer_id == reviewer.pk and case.status == Case.Status.IN_REVIEW:
         raise ReviewError("This case is already yours.")  # a double click
-    _ensure_eligible(case, reviewer, who="You")
+    _ensure_eligible(case, reviewer, who="You", in_network_ids=in_network_ids)
     if reserved_for_another(case, reviewer):
         raise ReviewError("The patient asked for another specialist for this case.")
     try:
@@ -137,7 +147,13 @@ def claim_case(case: Case, *, reviewer: ReviewerProfile, by) -> Opinion:
         raise ReviewError("Another specialist has just taken this case.") from exc
 
 
-def assign_case(case: Case, *, reviewer: ReviewerProfile, by) -> Opinion:
+def assign_case(
+    case: Case,
+    *,
+    reviewer: ReviewerProfile,
+    by,
+    in_network_ids: Collection[int] | None = None,
+) -> Opinion:
     """queued -> in_review, or in_review -> in_review with another reviewer: a coordinator's call.
 
     The licensing, MQSA, conflict and independence rules still apply; the patient's named choice
@@ -145,7 +161,7 @@ def assign_case(case: Case, *, reviewer: ReviewerProfile, by) -> Opinion:
     """
     if case.assigned_reviewer_id == reviewer.pk and case.status == Case.Status.IN_REVIEW:
         raise ReviewError(f"{reviewer} already has this case.")
-    _ensure_eligible(case, reviewer, who="They")
+    _ensure_eligible(case, reviewer, who="They", in_network_ids=in_network_ids)
     reassign = case.status == Case.Status.IN_REVIEW
     try:
         with transaction.atomic():

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from insurance import assignment as network
 from records.models import Study, UploadFile
 from records.views import audited_preview
 from requests_app.audit import record_access, record_page, refusals_audited
@@ -31,7 +32,6 @@ from .matching import (
     earlier_readers_by_case,
     load_reviewers,
     need_for_case,
-    reasons_not_eligible,
     tomosynthesis_cases,
 )
 from .models import Opinion, ReviewerProfile
@@ -73,6 +73,7 @@ def portal(request: HttpRequest) -> HttpResponse:
     earlier = earlier_readers_by_case(listed)
     signed = signed_roles_by_case(listed)
     tomosynthesis = tomosynthesis_cases(listed)
+    networks = network.networks_for_matching(listed)
     me = load_reviewers(ReviewerProfile.objects.filter(pk=profile.pk))
     for case in listed:
         need = need_for_case(
@@ -80,6 +81,7 @@ def portal(request: HttpRequest) -> HttpResponse:
             earlier=earlier[case.pk],
             signed=signed[case.pk],
             tomosynthesis=case.pk in tomosynthesis,
+            in_network_ids=networks[case.pk],
         )
         case.problems = check(need, me[0]) if me else ["are not active"]
     mine = visible.filter(assigned_reviewer=profile).order_by("-status_changed_at", "-pk")
@@ -117,7 +119,7 @@ def _workspace(
         "unblinded": unblinded,
         "studies": studies,
         "claim_problems": (
-            reasons_not_eligible(case, profile) if case.status == Case.Status.QUEUED else []
+            network.reasons_not_eligible(case, profile) if case.status == Case.Status.QUEUED else []
         ),
     }
     earlier = []
@@ -176,7 +178,7 @@ def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
 def case_claim(request: HttpRequest, code: UUID) -> HttpResponse:
     case = get_case_for_reviewer(request.user, code)
     try:
-        services.claim_case(case, reviewer=request.user.reviewer_profile, by=request.user)
+        network.claim_case(case, reviewer=request.user.reviewer_profile, by=request.user)
     except services.ReviewError as exc:
         messages.error(request, str(exc))
         return redirect("reviewers:portal")

@@ -383,6 +383,16 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="SecondOpinion <care@secondopinion.test>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Who we are on paper: the billing provider named on estimates and statements (45 CFR 149.610
+# asks for its NPI and TIN), where patients write to revoke a HIPAA authorization (45 CFR
+# 164.508(c)(2)(i)), and where facilities send records a patient asks to go straight to us.
+PROVIDER_NAME = env("PROVIDER_NAME", default="SecondOpinion Medical Group")
+PROVIDER_NPI = env("PROVIDER_NPI", default="1234567893")
+PROVIDER_TIN = env("PROVIDER_TIN", default="00-0000000")
+PROVIDER_ADDRESS = env("PROVIDER_ADDRESS", default="100 Main Street, Springfield, IL 62701")
+PRIVACY_OFFICE_EMAIL = env("PRIVACY_OFFICE_EMAIL", default="privacy@secondopinion.test")
+RECORDS_INBOX_EMAIL = env("RECORDS_INBOX_EMAIL", default="records@secondopinion.test")
+
 # Security --------------------------------------------------------------------------------------
 # A site that answers to a public host name is served over HTTPS unless told otherwise; one that
 # answers only on this machine (the embedded default, the tests) speaks plain HTTP.

@@ -131,5 +131,8 @@ def _wait_for_text(path: Path, text: str, timeout: float = 30) -> bool:
 
 
 def _session_processes(session: int) -> list[str]:
-    found = subprocess.run(["pgrep", "-a", "-s", str(session)], capture_output=True, text=True)
-    return found.stdout.splitlines()
+    """The processes still alive in the session (a zombie has ended; only its entry is left)."""
+    found = subprocess.run(
+        ["ps", "-o", "pid=,stat=,args=", "-s", str(session)], capture_output=True, text=True
+    )
+    return [line for line in found.stdout.splitlines() if line.split()[1][0] != "Z"]

@@ -95,7 +95,7 @@ def test_a_4b_read_as_4a_after_a_biopsy_and_an_urgent_finding_reach_patient_and_
     expect(page.locator("main")).not_to_contain_text("Discrepancy in interpretation")
     expect(concordance).not_to_contain_text("agree")
     expect(concordance).not_to_contain_text("proceed")
-    expect(page.get_by_role("button", name="Request a third opinion")).to_be_visible()
+    expect(page.get_by_role("button", name="See the cost of a third opinion")).to_be_visible()
     check_accessibility(page)
     _shot(page, "clinical-2-patient-result")
     _log_out(page)

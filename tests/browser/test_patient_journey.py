@@ -115,6 +115,18 @@ def test_new_patient_signs_up_and_submits_a_request(
     assert case.status == Case.Status.SUBMITTED
     assert case.requested_subspecialty_id == "neuroradiology"
 
+    # The signed authorization is hers to read, download and revoke from the case page.
+    page.get_by_role("link", name="See, download or revoke your authorization").click()
+    signed = page.get_by_label("Signed authorization")
+    expect(signed).to_contain_text("Patient: Alice Moreau")
+    expect(signed).to_contain_text("Date signed:")
+    check_accessibility(page)
+    page.get_by_role("button", name="Revoke my authorization").click()
+    expect(page.get_by_test_id("authorization-status")).to_contain_text("revoked on")
+    expect(page.get_by_test_id("revocation-meaning").first).to_contain_text(
+        "It does not undo what was shared before"
+    )
+
 
 def test_patient_resumes_a_half_finished_draft_after_logging_in_again(page: Page, live_server):
     make_user("alice@example.com", first_name="Alice")

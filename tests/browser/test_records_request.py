@@ -55,11 +55,13 @@ def test_patient_asks_the_facility_for_records_from_the_case_page(
 
     today = timezone.localdate()
     expect(page.get_by_label("The day you sent it")).to_have_value(today.isoformat())
+    page.get_by_label("By fax").check()
     page.get_by_role("button", name="I sent it").click()
 
-    due = today + timedelta(days=30)
+    # Faxed today: the facility has it by tomorrow, and 30 days from then.
+    due = today + timedelta(days=31)
     expect(page.get_by_test_id("records-request-due")).to_contain_text(f"{due:%B} {due.day}")
-    expect(page.get_by_test_id("records-request-days-left")).to_have_text("30")
+    expect(page.get_by_test_id("records-request-days-left")).to_have_text("31")
     expect(page.get_by_test_id("records-request-status")).to_have_text(
         "Sent, waiting for the facility"
     )

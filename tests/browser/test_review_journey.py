@@ -143,6 +143,9 @@ def test_discordant_second_opinion_leads_to_a_blind_third_opinion(
     assert Path(pdf.value.path()).read_bytes().startswith(b"%PDF-")
     if SHOTS:
         pdf.value.save_as(Path(SHOTS) / "report.pdf")
+    page.get_by_role("button", name="See the cost of a third opinion").click()
+    expect(page.get_by_test_id("third-opinion-cost")).to_be_visible()
+    check_accessibility(page)
     page.get_by_role("button", name="Request a third opinion").click()
     expect(page.get_by_test_id("case-status")).to_have_text("Waiting for a specialist")
     expect(page.get_by_test_id("third-opinion-status")).to_be_visible()

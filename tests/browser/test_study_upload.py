@@ -153,7 +153,7 @@ def _part_number(url: str) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_after_a_closed_tab_the_same_folder_goes_on_from_the_parts_received(
-    page: Page, live_server, tmp_path, monkeypatch
+    page: Page, live_server, tmp_path, monkeypatch, browser_problems
 ):
     alice = make_user("alice@example.com", first_name="Alice")
     case = make_case(alice, complete=True)
@@ -175,6 +175,8 @@ def test_after_a_closed_tab_the_same_folder_goes_on_from_the_parts_received(
         return write_part(backend, upload_id, number, *args, **kwargs)
 
     monkeypatch.setattr(multipart.LocalBackend, "write_part", first_parts_only)
+    # The parts turned away show in the first tab's console.
+    browser_problems.expect(r"status of 409 \(Conflict\) \(http://\S+/cases/parts/\S+\)$")
     page.goto(f"{live_server.url}/cases/{case.code}/steps/records/")
     page.locator(".uppy-Dashboard-input[webkitdirectory]").set_input_files(folder)
     page.locator(".uppy-StatusBar-actionBtn--upload").click()

@@ -20,6 +20,7 @@ from insurance.coverage import (
     covered_answer,
     patient_share,
 )
+from insurance.figures import DecisionTime
 
 PRICES = {
     "radiology": Price(
@@ -35,7 +36,7 @@ PLAN = PlanRules(
     payer="BlueHarbor Health",
     plan="BlueHarbor PPO Gold",
     plan_type="commercial",
-    copay=D("50"),
+    cost_sharing="deductible_coinsurance",
     deductible=D("1500"),
     coinsurance_percent=D("20"),
     in_network_facilities=frozenset({"lakeside university hospital"}),
@@ -47,7 +48,26 @@ MEDICARE_ADVANTAGE = PlanRules(
     second_opinion="serious",
     covers_reread=False,
     prior_auth_required=True,
+    cost_sharing="copay",
     copay=D("40"),
+    in_network_facilities=frozenset({"lakeside university hospital"}),
+)
+ORIGINAL_MEDICARE = PlanRules(
+    payer="Medicare",
+    plan="Original Medicare (Part B)",
+    plan_type="medicare",
+    second_opinion="procedure",
+    reread_code="the exam's own CPT code with modifier 77",
+    deductible=D("283"),
+    coinsurance_percent=D("20"),
+    has_network=False,
+)
+MEDICAID = PlanRules(
+    payer="Lakeshore Community Health",
+    plan="Lakeshore Medicaid Managed Care",
+    plan_type="medicaid",
+    cost_sharing="copay",
+    copay=D("4"),
     in_network_facilities=frozenset({"lakeside university hospital"}),
 )
 
@@ -94,10 +114,37 @@ COVERED = {
         None,
         "Question step",
     ),
-    "reread-alone-unpaid-by-medicare": (
+    "reread-alone-unpaid-by-a-medicare-advantage-plan": (
         case(MEDICARE_ADVANTAGE),
         False,
-        "Medicare sets no payment",
+        "has no payment for a radiologist's re-read",
+    ),
+    "original-medicare-pays-when-a-procedure-is-recommended": (
+        case(ORIGINAL_MEDICARE, reason="treatment", review_type="clinical"),
+        True,
+        "Medicare Part B covers a second opinion when a doctor has recommended surgery or a "
+        "major diagnostic or therapeutic procedure",
+    ),
+    "original-medicare-not-for-a-serious-diagnosis-alone": (
+        case(ORIGINAL_MEDICARE, review_type="clinical"),
+        False,
+        "Medicare Part B pays for a second opinion only with surgery or a major diagnostic or "
+        "therapeutic procedure recommended by a doctor",
+    ),
+    "original-medicare-reread-is-billed-with-modifier-77": (
+        case(ORIGINAL_MEDICARE, reason="treatment"),
+        True,
+        "billed as the exam's own CPT code with modifier 77",
+    ),
+    "original-medicare-third-opinion-when-the-first-two-differ": (
+        case(ORIGINAL_MEDICARE, reason="unclear", review_type="clinical", third_opinion=True),
+        True,
+        "also helps pay for a third opinion when the first two differ",
+    ),
+    "medicare-advantage-plan-decides": (
+        case(MEDICARE_ADVANTAGE, review_type="clinical"),
+        True,
+        "but your plan decides how",
     ),
     "reread-alone-unpaid-by-a-commercial-plan": (
         case(replace(PLAN, covers_reread=False)),
@@ -126,6 +173,17 @@ def test_covered_rule(name):
     answer = covered_answer(facts)
     assert answer.value is value, answer.reason
     assert words in answer.reason
+
+
+@pytest.mark.parametrize("reason", ["serious_diagnosis", "treatment", "unclear"])
+@pytest.mark.parametrize("review_type", ["radiology", "clinical", "both"])
+def test_medicare_wording_names_procedures_not_a_serious_diagnosis_and_never_cpt_76140(
+    reason, review_type
+):
+    result = check(case(ORIGINAL_MEDICARE, reason=reason, review_type=review_type))
+    words = " ".join([result.covered.reason, result.estimate.reason, *result.next_steps])
+    assert "76140" not in words
+    assert "serious diagnosis" not in words
 
 
 # name: (facts, prior authorisation value, referral value)
@@ -213,10 +271,33 @@ def test_network_rule(name):
 
 
 def test_network_answer_names_the_in_network_alternatives():
-    result = check(case(reviewer=PRAIRIE))
+    result = check(case(replace(PLAN, out_of_network_covered=True), reviewer=PRAIRIE))
     assert "Dr. Arjun Mehta is not in BlueHarbor PPO Gold's network" in result.in_network.reason
     assert "In-network neuroradiologists: Dr. Maya Lindqvist" in result.in_network.reason
     assert result.next_steps == ("Choose an in-network neuroradiologist to pay less.",)
+
+
+def test_hmo_out_of_network_is_not_covered_with_this_specialist_until_the_patient_chooses():
+    hmo = replace(PLAN, plan="BlueHarbor HMO Select", out_of_network_covered=False)
+    result = check(case(hmo, reviewer=PRAIRIE))
+    assert (result.outcome, result.headline) == ("not_covered", "Not covered with this specialist")
+    assert result.network_choice_required is True
+    assert result.next_steps == (
+        "Your plan pays nothing for a specialist outside its network: choose an in-network "
+        "neuroradiologist, or choose to pay yourself ($350.00).",
+    )
+    assert (result.estimate.low, result.estimate.high) == (D("350"), D("350"))
+    picked_in_network = check(case(hmo, reviewer=LAKESIDE))
+    assert picked_in_network.outcome == "covered" and not picked_in_network.network_choice_required
+    assert check(case(hmo, reviewer=PRAIRIE, self_pay=True)).outcome == "self_pay"
+
+
+def test_the_gap_text_speaks_of_our_roster_not_the_plans_whole_network():
+    result = check(case(reviewers=(PRAIRIE,)))
+    assert result.in_network.reason == (
+        "None of the neuroradiologists who review for us is in BlueHarbor PPO Gold's network."
+    )
+    assert "None of the neuroradiologists who review for us" in result.next_steps[0]
 
 
 def test_a_gap_needs_an_exception_only_when_out_of_network_pays_nothing():
@@ -229,50 +310,52 @@ def test_a_gap_needs_an_exception_only_when_out_of_network_pays_nothing():
 
 # --- The estimate ---------------------------------------------------------------------------------
 
-# name: (facts, low, high, basis)
+# name: (facts, low, high, basis); 300 allowed, our self-pay price 350.
 ESTIMATES = {
-    # 300 allowed: 50 co-pay, then the deductible (0 or all 250 left), then 20% of the rest.
-    "copay-deductible-coinsurance": (
-        case(),
-        D("100.00"),
-        D("300.00"),
-        ("copay", "deductible", "coinsurance"),
-    ),
-    "copay-only": (
-        case(replace(PLAN, deductible=D("0"), coinsurance_percent=D("0"))),
+    # The deductible (none of 1,500 met: all 300; all met: nothing), then 20% of the rest.
+    "deductible-coinsurance": (case(), D("60.00"), D("300.00"), ("deductible", "coinsurance")),
+    # A co-pay plan charges the co-pay alone: no deductible and no coinsurance on top.
+    "copay-plan-charges-the-copay-alone": (
+        case(replace(PLAN, cost_sharing="copay", copay=D("50"))),
         D("50.00"),
         D("50.00"),
         ("copay",),
     ),
+    "deductible-then-copay": (
+        case(replace(PLAN, cost_sharing="deductible_copay", copay=D("50"), deductible=D("100"))),
+        D("50.00"),
+        D("150.00"),
+        ("deductible", "copay"),
+    ),
     "deductible-only": (
-        case(replace(PLAN, copay=D("0"), deductible=D("100"), coinsurance_percent=D("0"))),
+        case(replace(PLAN, deductible=D("100"), coinsurance_percent=D("0"))),
         D("0.00"),
         D("100.00"),
         ("deductible",),
     ),
     "coinsurance-only": (
-        case(replace(PLAN, copay=D("0"), deductible=D("0"), coinsurance_percent=D("20"))),
+        case(replace(PLAN, deductible=D("0"))),
         D("60.00"),
         D("60.00"),
         ("coinsurance",),
     ),
     "deductible-remaining-from-eligibility": (
         case(replace(PLAN, deductible_remaining=D("30"))),
-        D("100.00"),
-        D("124.00"),
-        ("copay", "deductible", "coinsurance"),
+        D("60.00"),
+        D("84.00"),
+        ("deductible", "coinsurance"),
     ),
     "covered-in-full": (
-        case(replace(PLAN, copay=D("0"), deductible=D("0"), coinsurance_percent=D("0"))),
+        case(replace(PLAN, deductible=D("0"), coinsurance_percent=D("0"))),
         D("0.00"),
         D("0.00"),
         ("covered_in_full",),
     ),
     "copay-larger-than-allowed-is-capped": (
-        case(replace(PLAN, copay=D("900"))),
+        case(replace(PLAN, cost_sharing="copay", copay=D("900"))),
         D("300.00"),
         D("300.00"),
-        ("copay", "deductible", "coinsurance"),
+        ("copay",),
     ),
     "not-covered-is-self-pay": (
         case(replace(PLAN, second_opinion="never")),
@@ -290,27 +373,28 @@ ESTIMATES = {
     # No in-network reviewer: in-network cost with an exception, self-pay price without one.
     "gap-out-of-network-unpaid": (
         case(reviewers=(PRAIRIE,)),
-        D("100.00"),
+        D("60.00"),
         D("350"),
-        ("copay", "deductible", "coinsurance", "out_of_network"),
+        ("deductible", "coinsurance", "out_of_network"),
     ),
-    # ... or 50 + 250 deductible... out of network at 40% coinsurance.
+    # ... or, out of network at 40%: 120, plus the 50 between what the plan allows and our
+    # price (our balance-billing policy).
     "gap-out-of-network-paid-at-40-percent": (
         case(
             replace(PLAN, out_of_network_covered=True, out_of_network_coinsurance_percent=D("40")),
             reviewers=(PRAIRIE,),
         ),
-        D("100.00"),
+        D("60.00"),
         D("300.00"),
-        ("copay", "deductible", "coinsurance", "out_of_network"),
+        ("deductible", "coinsurance", "out_of_network"),
     ),
     "gap-closed-by-exception": (
         case(reviewers=(PRAIRIE,), exception_granted=True),
-        D("100.00"),
+        D("60.00"),
         D("300.00"),
-        ("copay", "deductible", "coinsurance"),
+        ("deductible", "coinsurance"),
     ),
-    "chosen-out-of-network-with-alternatives": (
+    "chosen-out-of-network-with-alternatives-balance-billed": (
         case(
             replace(
                 PLAN,
@@ -320,17 +404,41 @@ ESTIMATES = {
             ),
             reviewer=PRAIRIE,
         ),
-        D("150.00"),
-        D("150.00"),
+        D("170.00"),
+        D("170.00"),
+        ("out_of_network",),
+    ),
+    # The separate out-of-network deductible (500: all of the 300 allowed if none met), never
+    # more than our self-pay price in total.
+    "separate-out-of-network-deductible": (
+        case(
+            replace(
+                PLAN,
+                out_of_network_covered=True,
+                out_of_network_deductible=D("500"),
+                out_of_network_coinsurance_percent=D("40"),
+            ),
+            reviewer=PRAIRIE,
+        ),
+        D("170.00"),
+        D("350.00"),
         ("out_of_network",),
     ),
     # Medicare Advantage, re-read and consultation: $40 co-pay on the consultation, and the
-    # re-read's own self-pay price (CPT 76140 has no Medicare payment).
+    # re-read's own self-pay price (this plan pays no re-read).
     "both-on-a-plan-that-pays-no-reread": (
         case(MEDICARE_ADVANTAGE, review_type="both"),
         D("390.00"),
         D("390.00"),
         ("copay", "self_pay"),
+    ),
+    # Original Medicare, a consultation (380 allowed): the Part B deductible (283 if none of it
+    # is met), then 20% of the rest.
+    "original-medicare-part-b": (
+        case(ORIGINAL_MEDICARE, reason="treatment", review_type="clinical"),
+        D("76.00"),
+        D("302.40"),
+        ("deductible", "coinsurance"),
     ),
 }
 
@@ -346,15 +454,76 @@ def test_estimate(name):
 
 def test_estimate_reason_says_how_it_was_worked_out():
     reason = check(case()).estimate.reason
-    assert reason.startswith("You pay a $50.00 co-pay, then your deductible ($1,500.00 a year")
+    assert reason.startswith("You pay your deductible ($1,500.00 a year")
     assert "20% coinsurance, of the $300.00 insurers typically allow" in reason
+    copay = check(case(replace(PLAN, cost_sharing="copay", copay=D("50")))).estimate.reason
+    assert copay.startswith("You pay a $50.00 co-pay, and no deductible or coinsurance")
 
 
-def test_patient_share_pays_copay_then_deductible_then_coinsurance():
-    share = patient_share(
-        allowed=D("1000"), copay=D("50"), deductible_left=D("200"), coinsurance_percent=D("10")
+def test_out_of_network_estimate_states_the_balance_billing_policy():
+    plan = replace(
+        PLAN,
+        out_of_network_covered=True,
+        out_of_network_deductible=D("500"),
+        out_of_network_coinsurance_percent=D("40"),
     )
-    assert share == D("50") + D("200") + D("75.00")
+    reason = check(case(plan, reviewer=PRAIRIE)).estimate.reason
+    assert "your separate out-of-network deductible ($500.00 a year)" in reason
+    assert (
+        "We bill you the difference between what your plan allows and our self-pay price, and "
+        "never more in total than our self-pay price ($350.00)." in reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "share"),
+    [
+        ("copay", D("50.00")),
+        ("deductible_coinsurance", D("200") + D("80.00")),
+        ("deductible_copay", D("200") + D("50")),
+    ],
+)
+def test_patient_share_follows_the_plans_way_of_sharing_costs(method, share):
+    assert (
+        patient_share(
+            allowed=D("1000"),
+            method=method,
+            copay=D("50"),
+            deductible_left=D("200"),
+            coinsurance_percent=D("10"),
+        )
+        == share
+    )
+
+
+def test_medicaid_estimate_states_payment_in_full():
+    result = check(case(MEDICAID, review_type="clinical"))
+    assert result.payment_in_full is True
+    assert (result.estimate.low, result.estimate.high) == (D("4.00"), D("4.00"))
+    assert "We accept your plan's payment as payment in full" in result.estimate.reason
+
+
+@pytest.mark.parametrize(
+    ("time", "words"),
+    [
+        (
+            DecisionTime(standard_days=7, expedited_hours=72),
+            "within 7 calendar days of receiving the request, or within 3 days when your "
+            "doctor says waiting could seriously harm your health",
+        ),
+        (
+            DecisionTime(standard_days=15, expedited_hours=72, extension_days=15),
+            "within 15 calendar days of receiving the request (it may take 15 more days once, "
+            "if it tells you why)",
+        ),
+        (None, "decides within its own timeframe, which your plan documents state"),
+    ],
+)
+def test_prior_authorization_timing_follows_the_plan_type(time, words):
+    plan = replace(PLAN, prior_auth_required=True)
+    reason = check(case(plan, decision_time=time)).prior_authorization.reason
+    assert words in reason
+    assert "3 to 14 days" not in reason
 
 
 # --- Headline and next steps, the rules together --------------------------------------------------
@@ -386,6 +555,12 @@ SUMMARIES = {
         "Not covered by your plan",
         "you can pay yourself ($350.00)",
     ),
+    "original-medicare-not-covered-decides-on-the-claim": (
+        case(ORIGINAL_MEDICARE, review_type="clinical"),
+        "not_covered",
+        "Not covered by your plan",
+        "there is no approval to ask for beforehand",
+    ),
     "self-pay": (case(self_pay=True), "self_pay", "Self-pay: $350.00", "the price is $350.00"),
     "unknown-plan": (
         case(None, insurer_name="Acme Health"),
@@ -402,6 +577,15 @@ def test_headline_and_next_steps(name):
     result = check(facts)
     assert (result.outcome, result.headline) == (outcome, headline)
     assert first_step in result.next_steps[0]
+
+
+def test_original_medicare_gets_no_exception_advice_and_an_abn_before_self_pay():
+    result = check(case(ORIGINAL_MEDICARE, review_type="clinical"))
+    steps = " ".join(result.next_steps)
+    assert "exception" not in steps and "appeal with your doctor" not in steps
+    assert "Advance Beneficiary Notice" in steps
+    assert result.abn_before_self_pay is True
+    assert check(case(PLAN)).abn_before_self_pay is False
 
 
 def test_result_is_json_ready():
@@ -433,8 +617,11 @@ def any_case(draw) -> CaseFacts:
                 plan_type=st.sampled_from(
                     ["commercial", "medicare", "medicare_advantage", "medicaid"]
                 ),
-                second_opinion=st.sampled_from(["always", "serious", "never"]),
+                second_opinion=st.sampled_from(["always", "serious", "procedure", "never"]),
                 covers_reread=st.booleans(),
+                cost_sharing=st.sampled_from(
+                    ["copay", "deductible_coinsurance", "deductible_copay"]
+                ),
                 prior_auth_required=st.booleans(),
                 referral_required=st.booleans(),
                 copay=money,
@@ -444,6 +631,7 @@ def any_case(draw) -> CaseFacts:
                 has_network=st.booleans(),
                 in_network_reviewer_ids=st.frozensets(st.sampled_from([1, 2])),
                 out_of_network_covered=st.booleans(),
+                out_of_network_deductible=money,
                 out_of_network_coinsurance_percent=percent,
                 active=st.sampled_from([True, False, None]),
             ),
@@ -460,6 +648,8 @@ def any_case(draw) -> CaseFacts:
         reviewer=draw(st.sampled_from([None, LAKESIDE, PRAIRIE])),
         reviewers=draw(reviewers),
         exception_granted=draw(st.booleans()),
+        third_opinion=draw(st.booleans()),
+        abn_option=draw(st.sampled_from(["", "1", "2"])),
     )
 
 

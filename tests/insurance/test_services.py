@@ -56,7 +56,10 @@ def test_coverage_runs_again_only_when_something_it_depends_on_changed(alice, pl
     second = services.refresh_coverage(case)
     assert second != first and second.checked_at >= first.checked_at
     assert second.result["network_gap"] is True
-    assert "None of our breast imagers is in" in second.result["in_network"]["reason"]
+    assert (
+        "None of the breast imagers who review for us is in"
+        in (second.result["in_network"]["reason"])
+    )
 
     plans[MA].in_network_facilities += "\nHarbor Breast Imaging Center"
     plans[MA].save()
@@ -141,7 +144,9 @@ def test_referral_is_opened_with_the_letter_the_patient_uploaded(alice, plans, r
     assert (referral.status, referral.letter) == (CaseReferral.Status.RECEIVED, letter)
 
 
-def test_network_gap_opens_the_exception_letter(alice, plans, reviewers):
+def test_network_gap_letter_says_what_we_know_and_carries_the_clinical_reason(
+    alice, sam, plans, reviewers
+):
     case = insured_case(alice, plans[MA], review_type="clinical", patient_name="Siobhan O'Neil")
     CaseInsurance.objects.filter(case=case).update(member_id="EVG-0042")
     assert services.settle_before_routing(case, queue="breast") is False
@@ -152,11 +157,29 @@ def test_network_gap_opens_the_exception_letter(alice, plans, reviewers):
         "Re: Request for a network gap exception",
         "Member ID: EVG-0042",
         "Plan: Evergreen Medicare Advantage Choice",
-        "No breast imager in the plan's network is available",
+        "SecondOpinion works with 1 breast imager, and according to the network information we "
+        "hold for the plan",
+        "none of them is in its network. We cannot tell whether an in-network breast imager "
+        "outside our roster could give this second opinion",
         "Member: Siobhan O'Neil, born 04/02/1971",
         "They have been told they have a serious condition.",
+        "Clinical reason: [to be completed by our care coordinator",
     ):
         assert words in exception.letter_text
+    for claim in ("available in", "No breast imager in the plan's network"):
+        assert claim not in exception.letter_text
+    with pytest.raises(CaseError, match="clinical reason"):
+        services.mark_exception_sent(exception, by=sam)
+    NetworkGapException.objects.filter(pk=exception.pk).update(
+        clinical_reason="BI-RADS 4B calcifications; a breast imager must compare the priors."
+    )
+    exception.refresh_from_db()
+    services.mark_exception_sent(exception, by=sam)
+    exception.refresh_from_db()
+    assert (
+        "Clinical reason: BI-RADS 4B calcifications; a breast imager must compare the priors."
+        in exception.letter_text
+    )
 
 
 def test_no_exception_when_an_in_network_specialist_exists(alice, plans, reviewers):
@@ -267,6 +290,7 @@ def test_granted_exception_clears_the_gap(alice, sam, plans, reviewers):
     exception = NetworkGapException.objects.get(case=case)
     with pytest.raises(CaseError):
         services.record_exception_decision(exception, by=sam, granted=True)  # not sent yet
+    exception.clinical_reason = "Suspicious calcifications need a breast imager."
     services.mark_exception_sent(exception, by=sam, reference_number="EVG-NGE-5")
     services.record_exception_decision(exception, by=sam, granted=True)
     result = services.refresh_coverage(case).result
@@ -317,3 +341,39 @@ def test_prices_fall_back_to_the_defaults_when_a_row_is_deleted(alice, plans):
     ServicePrice.objects.all().delete()
     assert services.self_pay_price(case) == 350
     assert services.refresh_coverage(case).headline == "Self-pay: $350.00"
+
+
+def test_hmo_out_of_network_choice_holds_submission_until_in_network_or_self_pay(
+    alice, plans, reviewers
+):
+    from requests_app import wizard
+    from reviewers.models import ReviewerChoice
+
+    case = insured_case(alice, plans[HMO], has_referral="yes", review_type="radiology")
+    outside = make_reviewer("Dr. Arjun Mehta", "Westbrook Neuro Imaging", "neuroradiology")
+    choice = ReviewerChoice.objects.create(case=case, reviewer=outside)
+    check = services.refresh_coverage(case)
+    assert (check.outcome, check.headline) == ("not_covered", "Not covered with this specialist")
+    expected = (
+        "your plan pays nothing for the specialist you chose, who is outside its network: "
+        "choose an in-network specialist, or choose to pay yourself"
+    )
+    assert expected in wizard.missing_for_submission(case)
+
+    ReviewerChoice.objects.filter(pk=choice.pk).update(reviewer=reviewers["neuro"])
+    assert expected not in wizard.missing_for_submission(case)
+    ReviewerChoice.objects.filter(pk=choice.pk).update(reviewer=outside)
+    services.choose_self_pay(case, by=alice)
+    assert expected not in wizard.missing_for_submission(case)
+
+
+def test_a_waiting_hmo_case_with_an_out_of_network_reader_says_what_to_do(alice, plans, reviewers):
+    from reviewers.models import ReviewerChoice
+
+    case = insured_case(alice, plans[HMO], has_referral="yes", **WAITING)
+    outside = make_reviewer("Dr. Arjun Mehta", "Westbrook Neuro Imaging", "neuroradiology")
+    ReviewerChoice.objects.create(case=case, reviewer=outside)
+    assert services.insurance_blockers(case) == [
+        "Your plan pays only for specialists in its network: choose to pay yourself, or ask "
+        "your care coordinator for an in-network specialist."
+    ]

@@ -14,6 +14,7 @@ from insurance.models import (
     CaseInsurance,
     CaseReferral,
     CoverageCheck,
+    GoodFaithEstimate,
     NetworkGapException,
     Payer,
     Plan,
@@ -148,8 +149,12 @@ def test_cost_summary_pdf_is_a_record_read_and_audited(client, alice, plans, rev
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
     text = pdf_text(response.content)
-    for words in ("Cost summary", "Alice Moreau", "$390.00", "CPT 76140, 99204", "HSA"):
+    for words in ("Cost estimate", "Alice Moreau", "$390.00", "CPT 99204", "not a bill"):
         assert words in text, words
+    # A Medicare Advantage plan is billed the re-read as Medicare takes it, never CPT 76140.
+    assert "modifier 77" in text and "76140" not in text
+    # An estimate is not what an HSA or FSA takes as proof: the itemized statement is.
+    assert "HSA" not in text and "receipt of payment" not in text
     audit = AuditEvent.objects.get()
     assert (audit.actor, audit.action, audit.target_type, audit.case_code) == (
         alice,
@@ -285,6 +290,9 @@ def test_every_insurance_model_is_in_the_admin_and_lists_its_rows(admin_client, 
         case=case, subspecialty=Subspecialty.objects.get(slug="breast"), letter_text="Dear insurer."
     )
     services.refresh_coverage(case)
+    GoodFaithEstimate.objects.create(
+        case=case, patient_name="Alice Moreau", items=[], total=0, dispute_threshold=400
+    )
     for model in (
         Payer,
         Plan,
@@ -294,6 +302,7 @@ def test_every_insurance_model_is_in_the_admin_and_lists_its_rows(admin_client, 
         PriorAuthorization,
         CaseReferral,
         NetworkGapException,
+        GoodFaithEstimate,
     ):
         page = admin_client.get(reverse(f"admin:insurance_{model._meta.model_name}_changelist"))
         listed = sorted(row.pk for row in page.context["cl"].result_list)

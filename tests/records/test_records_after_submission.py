@@ -76,13 +76,3 @@ def test_an_upload_started_on_a_stale_page_is_refused(loaded_then_submitted):
     with pytest.raises(services.CaseError, match="has been submitted"):
         records_services.start_upload(case, by=case.patient)
     assert not case.uploads.exists()
-
-
-def test_an_authorization_signed_on_a_stale_page_changes_nothing(loaded_then_submitted):
-    case = loaded_then_submitted
-    signed = list(case.authorizations.values_list("pk", "revoked_at"))
-
-    with pytest.raises(services.CaseError, match="has been submitted"):
-        services.sign_authorization(case, by=case.patient, signed_name="Alice Moreau")
-
-    assert list(case.authorizations.values_list("pk", "revoked_at")) == signed

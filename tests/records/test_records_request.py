@@ -30,13 +30,13 @@ def make_request(case, **fields) -> RecordsRequest:
     return facility_requests.create_draft(case, by=case.patient, fields=values)
 
 
-def sent_request(case, **fields) -> RecordsRequest:
-    """A request signed on Nov 2 and sent on Nov 3, 2026: due Dec 3."""
+def sent_request(case, sent_by: str = "in_person", **fields) -> RecordsRequest:
+    """A request signed on Nov 2 and sent on Nov 3, 2026; handed in, it is due Dec 3."""
     records_request = make_request(case, **fields)
     with time_machine.travel(SIGNED, tick=False):
         facility_requests.sign(records_request, by=case.patient, signed_name="Alice Moreau")
     with time_machine.travel(at(SENT), tick=False):
-        facility_requests.mark_sent(records_request, by=case.patient, sent_on=SENT)
+        facility_requests.mark_sent(records_request, by=case.patient, sent_on=SENT, sent_by=sent_by)
     return records_request
 
 
@@ -97,15 +97,19 @@ def test_patient_creates_signs_and_marks_the_request_sent_through_the_pages(clie
             url("records-request-sign", records_request),
             {"signed_name": "Alice  Moreau", "agree": "on"},
         )
-        client.post(url("records-request-sent", records_request), {"sent_on": "2026-11-02"})
+        client.post(
+            url("records-request-sent", records_request),
+            {"sent_on": "2026-11-02", "sent_by": "mail"},
+        )
         page = client.get(url("records-request-detail", records_request))
         # The status depends on the day: read it on the day the page was shown.
         shown_status = page.context["rr"].status
     records_request.refresh_from_db()
     assert records_request.signed_name == "Alice Moreau"
-    assert records_request.due_on == date(2026, 12, 2)
+    # Mailed on Nov 2: received by Nov 7 at the latest, so due 30 days later.
+    assert records_request.due_on == date(2026, 12, 7)
     assert shown_status == RecordsRequest.Status.SENT
-    assert "December 2, 2026" in page.content.decode()
+    assert "December 7, 2026" in page.content.decode()
     assert (
         list(
             CaseEvent.objects.filter(case=case, message__contains="ecords request").values_list(
@@ -128,7 +132,7 @@ def test_form_needs_something_to_ask_for_and_an_address(client, alice, case):
     assert not RecordsRequest.objects.exists()
 
 
-def test_letter_names_the_facility_the_records_and_the_due_date(case):
+def test_letter_names_the_facility_the_records_and_the_deadline_from_receipt(case):
     records_request = make_request(
         case, facility_address="800 E Carpenter St", facility_fax="217-555-0100", delivery="cd"
     )
@@ -146,11 +150,15 @@ def test_letter_names_the_facility_the_records_and_the_due_date(case):
         "written radiology report",
         "Please provide them on a CD or DVD. Please send them to: 12 Elm St",
         "45 CFR 164.524",
-        "no later than 30 days after you receive this request, that is by December 2, 2026",
-        "flat fee of no more than $6.50",
+        "act on this request within 30 days of receipt",
+        "reasonable, cost-based fee",
+        "one other option is a flat fee instead of calculating your costs; that flat fee may be "
+        "no more than $6.50",
         "/s/ Alice Moreau",
     ]:
         assert expected in text, expected
+    # The facility's clock starts when it receives the letter, a day the letter cannot know.
+    assert "that is by" not in text and "2026, that" not in text
     assert "mammogram" not in text.lower()
     assert "pathology" not in text.lower()
 
@@ -161,8 +169,7 @@ def test_mammogram_letter_also_asks_for_prior_images_and_pathology(mammogram):
     assert "Harbor Breast Imaging Center" in text
     assert "earlier mammogram images (DICOM files) and their reports" in text
     assert "Any pathology (biopsy) report" in text
-    # Once sent, the deadline counts from the day it went out.
-    assert "that is by December 3, 2026" in text
+    assert "within 30 days of receipt" in text and "December 3" not in text
 
 
 def test_unsigned_letter_cannot_be_downloaded(client, alice, case):
@@ -173,7 +180,7 @@ def test_unsigned_letter_cannot_be_downloaded(client, alice, case):
     assert not AuditEvent.objects.exists()
 
 
-def test_due_date_is_30_days_after_sending_and_60_with_an_extension(case):
+def test_due_date_is_30_days_after_receipt_and_60_with_an_extension_without_a_date(case):
     records_request = sent_request(case)
     assert records_request.due_on == date(2026, 12, 3)
     with time_machine.travel(at(date(2026, 11, 20)), tick=False):
@@ -207,13 +214,17 @@ def test_no_extension_once_the_deadline_has_passed(case):
 def test_sent_date_must_be_after_signing_and_not_in_the_future(case):
     records_request = make_request(case)
     with pytest.raises(RecordsRequestError, match="Sign the letter"):
-        facility_requests.mark_sent(records_request, by=case.patient, sent_on=SENT)
+        facility_requests.mark_sent(records_request, by=case.patient, sent_on=SENT, sent_by="fax")
     with time_machine.travel(SIGNED, tick=False):
         facility_requests.sign(records_request, by=case.patient, signed_name="Alice Moreau")
         with pytest.raises(RecordsRequestError, match="future"):
-            facility_requests.mark_sent(records_request, by=case.patient, sent_on=SENT)
+            facility_requests.mark_sent(
+                records_request, by=case.patient, sent_on=SENT, sent_by="fax"
+            )
         with pytest.raises(RecordsRequestError, match="before you signed"):
-            facility_requests.mark_sent(records_request, by=case.patient, sent_on=date(2026, 11, 1))
+            facility_requests.mark_sent(
+                records_request, by=case.patient, sent_on=date(2026, 11, 1), sent_by="fax"
+            )
     assert RecordsRequest.objects.get(pk=records_request.pk).sent_on is None
 
 
@@ -431,3 +442,110 @@ def test_patient_edits_an_unsent_request_but_not_a_sent_one(client, alice, case)
     response = client.post(url("records-request-edit", sent), {**values, "facility_name": "X"})
     assert response.status_code == 302
     assert RecordsRequest.objects.get(pk=sent.pk).facility_name == "Springfield General Hospital"
+
+
+# The clock counts from the facility's receipt (45 CFR 164.524(b)(2)) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent_by", "due_on"),
+    [
+        ("mail", date(2026, 12, 8)),  # received by Nov 8 at the latest
+        ("fax", date(2026, 12, 4)),
+        ("email", date(2026, 12, 4)),
+        ("portal", date(2026, 12, 4)),
+        ("in_person", date(2026, 12, 3)),
+    ],
+)
+def test_deadline_counts_from_the_facilitys_receipt_by_how_the_letter_went(case, sent_by, due_on):
+    records_request = sent_request(case, sent_by=sent_by)
+    assert records_request.due_on == due_on
+    assert RecordsRequest.objects.get(pk=records_request.pk).due_on == due_on
+
+
+def test_a_receipt_date_the_patient_confirms_sets_the_deadline(client, alice, case):
+    records_request = sent_request(case, sent_by="mail")
+    client.force_login(alice)
+    with time_machine.travel(at(date(2026, 11, 10)), tick=False):
+        response = client.post(
+            url("records-request-receipt", records_request), {"received_request_on": "2026-11-06"}
+        )
+    assert response.status_code == 302
+    records_request.refresh_from_db()
+    assert records_request.request_received_on == date(2026, 11, 6)
+    assert records_request.due_on == date(2026, 12, 6)
+    assert CaseEvent.objects.filter(
+        case=case, message__contains="received the records request on Nov 6, 2026"
+    ).exists()
+    with pytest.raises(RecordsRequestError, match="between sending and today"):
+        facility_requests.confirm_receipt(
+            records_request, by=alice, received_request_on=date(2026, 11, 1)
+        )
+
+
+def test_an_extension_ends_on_the_date_the_facility_gave_or_60_days_after_receipt(alice):
+    gave_earlier = sent_request(make_case(alice, complete=True), sent_by="fax")  # receipt Nov 4
+    gave_later = sent_request(make_case(alice, complete=True), sent_by="fax")
+    with time_machine.travel(at(date(2026, 11, 20)), tick=False):
+        facility_requests.note_extension(
+            gave_earlier, by=alice, noted_on=date(2026, 11, 20), new_due_on=date(2026, 12, 20)
+        )
+        facility_requests.note_extension(
+            gave_later, by=alice, noted_on=date(2026, 11, 20), new_due_on=date(2027, 2, 1)
+        )
+    assert gave_earlier.due_on == date(2026, 12, 20)
+    assert gave_earlier.extension_due_on == date(2026, 12, 20)
+    assert gave_later.due_on == date(2027, 1, 3)  # receipt + 60 days wins
+    assert CaseEvent.objects.filter(
+        case=gave_later.case,
+        message="The facility gave Feb 1, 2027; HIPAA allows no later than Jan 3, 2027, which "
+        "is the deadline.",
+    ).exists()
+
+
+def test_escalation_letter_says_the_date_you_gave_me_only_when_the_facility_gave_one(alice):
+    gave = sent_request(make_case(alice, complete=True))
+    silent = sent_request(make_case(alice, complete=True))
+    plain = sent_request(make_case(alice, complete=True))
+    with time_machine.travel(at(date(2026, 11, 20)), tick=False):
+        facility_requests.note_extension(
+            gave, by=alice, noted_on=date(2026, 11, 20), new_due_on=date(2026, 12, 15)
+        )
+        facility_requests.note_extension(silent, by=alice, noted_on=date(2026, 11, 20))
+    with time_machine.travel(at(date(2027, 1, 5)), tick=False):
+        texts = {
+            name: " ".join(pdf_text(facility_requests.escalation_letter_pdf(rr, by=alice)).split())
+            for name, rr in (("gave", gave), ("silent", silent), ("plain", plain))
+        }
+    assert "no later than December 15, 2026, the date you gave me" in texts["gave"]
+    assert "the date you gave me" not in texts["silent"]
+    assert (
+        "no later than January 2, 2027: 60 days after you received my request, the longest "
+        "HIPAA allows" in texts["silent"]
+    )
+    assert "the date you gave me" not in texts["plain"]
+    assert "no later than December 3, 2026, 30 days after you received my request" in texts["plain"]
+
+
+def test_fee_wording_is_cost_based_with_a_capped_flat_fee_as_one_option(client, alice, case):
+    records_request = make_request(case)
+    client.force_login(alice)
+    page = " ".join(
+        client.get(url("records-request-detail", records_request)).content.decode().split()
+    )
+    assert "Only a reasonable, cost-based fee" in page
+    assert "they may instead charge a flat fee, which may be no more than $6.50" in page
+    guide = " ".join(client.get(reverse("guide")).content.decode().split())
+    assert "about $6.50" not in guide
+    assert "a facility may instead charge a flat fee, which may be no more than $6.50" in guide
+    assert "within 30 days of receiving your request" in guide
+
+
+def test_mammogram_letter_cites_the_mqsa_transfer_right(mammogram, case):
+    mammo_text = " ".join(
+        pdf_text(facility_requests.request_letter_pdf(sent_request(mammogram))).split()
+    )
+    assert "21 CFR 900.12(c)(4)" in mammo_text
+    assert "transfer my original mammograms or copies, with their reports" in mammo_text
+    mri_text = " ".join(pdf_text(facility_requests.request_letter_pdf(sent_request(case))).split())
+    assert "900.12" not in mri_text

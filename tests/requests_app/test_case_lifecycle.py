@@ -39,7 +39,6 @@ def test_submitting_twice_is_refused_and_leaves_one_event(alice):
 def test_incomplete_case_cannot_be_submitted(alice):
     case = make_case(alice, patient_name="Alice Moreau")
     missing = wizard.missing_for_submission(case)
-    assert "sign the HIPAA authorization" in missing
     assert any(item.startswith("Scan:") for item in missing)
     with pytest.raises(services.CaseError, match="Before you submit"):
         services.submit_case(case, by=alice, missing=missing)
@@ -62,12 +61,12 @@ def test_submitted_case_cannot_be_edited(alice):
     assert case.clinical_question != "changed"
 
 
-def test_signing_again_revokes_the_previous_authorization(alice):
+def test_signing_again_supersedes_the_previous_authorization(alice):
     case = make_case(alice, complete=True)
     first = services.active_authorization(case)
     second = services.sign_authorization(case, by=alice, signed_name="Alice Moreau")
     first.refresh_from_db()
-    assert first.revoked_at is not None
+    assert first.superseded_at is not None and first.revoked_at is None
     assert services.active_authorization(case) == second
     assert "Signed electronically by: Alice Moreau" in second.text
     assert "expires on" in second.text and "revoke" in second.text

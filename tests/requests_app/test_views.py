@@ -1,4 +1,8 @@
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 from django.core.files.storage import FileSystemStorage
 from django.urls import reverse
 
@@ -158,17 +162,27 @@ def test_insurance_details_required_unless_self_pay(client, alice):
     assert case.insurance.is_self_pay
 
 
+@time_machine.travel(datetime(2026, 11, 20, 10, tzinfo=ZoneInfo("America/New_York")), tick=False)
 def test_signature_must_match_patient_unless_signing_for_them(client, alice):
-    case = make_case(alice, patient_name="Leo Moreau")
+    leo = {"patient_name": "Leo Moreau", "patient_birth_date": date(2015, 3, 1)}
+    case = make_case(alice, complete=True, **leo)
+    case.authorizations.all().delete()
     client.force_login(alice)
     url = reverse("requests:case-step", args=[case.code, "authorization"])
     response = client.post(url, {"signed_name": "Alice Moreau", "agree": "on"})
     assert "signed_name" in response.context["form"].errors
     response = client.post(
-        url, {"signed_name": "Alice Moreau", "relationship": "Parent", "agree": "on"}
+        url,
+        {
+            "signed_name": "Alice Moreau",
+            "authority": "parent",
+            "authority_document": pdf_upload("birth-certificate.pdf"),
+            "agree": "on",
+        },
     )
     assert response.status_code == 302
-    assert "(Parent of the patient)" in case.authorizations.get().text
+    text = case.authorizations.get().text
+    assert "Alice Moreau (parent of a patient under 18; a document showing this authority" in text
 
 
 def test_specialist_step_suggests_from_exam_and_age(client, alice):
@@ -195,7 +209,8 @@ def test_case_page_shows_status_timeline_and_missing(client, alice):
     client.force_login(alice)
     page = client.get(reverse("requests:case-detail", args=[case.code])).content.decode()
     assert "Request started." in page
-    assert "Sign the HIPAA authorization" in page
+    assert "Sign the authorization" in page  # offered, not required
+    assert "sign the HIPAA authorization" not in page.lower()
     assert "Add the images" in page
 
 

@@ -245,7 +245,7 @@ def test_a_4b_read_as_4a_after_a_biopsy_may_matter_and_shows_no_grade(
     assert "RADPEER" not in page and "Discrepancy in interpretation" not in page
     assert "Lower suspicion on the magnified views." in page
     assert 'data-testid="may-matter">Yes' in page
-    assert "Request a third opinion" in page
+    assert "See the cost of a third opinion" in page
 
 
 def test_the_reviewer_sees_the_official_grade_and_what_the_patient_was_told(client, mammogram_case):

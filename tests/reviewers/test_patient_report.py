@@ -89,7 +89,11 @@ def test_discordant_report_offers_next_steps_and_a_blind_third_opinion(
     assert "Talk with both teams" in page and "do not cancel or change it" in page
     assert "Talk to your doctor before changing any plan." in page
     assert "RADPEER" not in page and "Discrepancy in interpretation" not in page
-    client.post(reverse("opinions:third-opinion", args=[case.code]))
+    # The cost comes first; asking is done on that page.
+    response = client.post(reverse("opinions:third-opinion", args=[case.code]))
+    cost_page = reverse("insurance:third-opinion", args=[case.code])
+    assert response["Location"] == cost_page
+    client.post(cost_page, {"estimate_seen": client.get(cost_page).context["amount"]})
     case.refresh_from_db()
     assert (case.status, case.assigned_reviewer) == (Case.Status.QUEUED, None)
     assert "You asked for a third opinion" in _case_page(client, case)

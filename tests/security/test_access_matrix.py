@@ -205,6 +205,11 @@ ROWS: dict[str, Row] = {
     "requests:case-submit": patient({"code": "draft"}, "POST"),
     "requests:case-message": patient({"code": "reported"}, "POST"),
     "requests:case-delete": patient({"code": "doomed"}, "POST"),
+    "requests:authorization": patient({"code": "draft"}),
+    "requests:authorization-pdf": patient({"code": "draft", "authorization": "authorization"}),
+    "requests:authorization-revoke": patient(
+        {"code": "draft", "authorization": "authorization"}, "POST"
+    ),
     "notifications": signed_in(),
     "notifications-read": signed_in(method="POST"),
     "notification-read": patient({"code": "notification"}, "POST"),
@@ -244,11 +249,15 @@ ROWS: dict[str, Row] = {
     "records:records-request-new": patient({"code": "draft"}),
     "records:records-request-detail": patient({"code": "draft", "records_request": "rr"}),
     "records:records-request-edit": patient({"code": "draft", "records_request": "rr"}),
-    # An empty POST is not a valid signature, sending date, extension or receipt: 400.
+    # An empty POST is not a valid signature, sending date, receipt date, extension or receipt:
+    # 400.
     "records:records-request-sign": patient(
         {"code": "draft", "records_request": "rr"}, "POST", alice="400"
     ),
     "records:records-request-sent": patient(
+        {"code": "draft", "records_request": "rr"}, "POST", alice="400"
+    ),
+    "records:records-request-receipt": patient(
         {"code": "draft", "records_request": "rr"}, "POST", alice="400"
     ),
     "records:records-request-extension": patient(
@@ -266,6 +275,9 @@ ROWS: dict[str, Row] = {
     "insurance:network-gap-request": patient({"code": "draft"}, "POST"),
     "insurance:network-gap-letter": patient({"code": "draft", "letter": "gap"}),
     "insurance:cost-summary": patient({"code": "draft"}),
+    "insurance:good-faith-estimate": patient({"code": "draft"}),
+    "insurance:itemized-statement": patient({"code": "reported"}),
+    "insurance:third-opinion": patient({"code": "reported"}),
     # The patient's report.
     "opinions:report-pdf": patient({"code": "reported", "opinion": "opinion"}),
     "opinions:question-ask": patient({"code": "reported", "opinion": "opinion"}, "POST"),
@@ -359,6 +371,7 @@ ROWS: dict[str, Row] = {
     "admin:insurance.priorauthorization": admin_model(None),
     "admin:insurance.casereferral": admin_model(None),
     "admin:insurance.networkgapexception": admin_model("gap_pk"),
+    "admin:insurance.goodfaithestimate": admin_model(None),
     "admin:insurance.caseinsurance": admin_model("insurance_pk"),
     "admin:reviewers.subspecialty": admin_model("subspecialty_pk"),
     "admin:reviewers.reviewerprofile": admin_model("profile_pk"),
@@ -523,6 +536,7 @@ def _build_world(folder) -> World:
         "series": series.code,
         "instance_file": instance_file.code,
         "rr": rr.code,
+        "authorization": draft.authorizations.get().code,
         "rr_pk": str(rr.pk),
         "sla_pk": str(SlaTarget.objects.first().pk),
         "gap": gap.code,
@@ -730,6 +744,44 @@ def test_case_action_access(action, world, db):
     assert not wrong, "\n".join(wrong)
 
 
+# Admin actions post to their model's list: who may run each (a form first, then the service).
+# Key: (model, action, world value of a selected row, a field of the action's form).
+ADMIN_ACTIONS = {
+    (
+        "requests_app.authorization",
+        "record_written_revocation",
+        "authorization_pk",
+        "received_on",
+    ): dict.fromkeys(ROLES, "login")
+    | {"coordinator": "allow", "superuser": "allow", "coordinator_no_mfa": "mfa"},
+}
+
+
+@pytest.mark.parametrize("key", sorted(ADMIN_ACTIONS))
+def test_admin_action_access(key, world, db):
+    model, action, sample, field_name = key
+    app_label, model_name = model.split(".")
+    url = reverse(f"admin:{app_label}_{model_name}_changelist")
+    data = {"action": action, "_selected_action": [world.values[sample]]}
+    wrong = []
+    for role, expected in ADMIN_ACTIONS[key].items():
+        client = log_in(role, world)
+        with transaction.atomic():
+            response = client.post(url, data)
+            # Allowed means the action's own form is shown; the admin refuses an action it does
+            # not offer with a redirect back to the list.
+            form_shown = response.status_code == 200 and f'name="{field_name}"' in (
+                response.content.decode()
+            )
+            got = "allow" if form_shown else outcome(response)
+            if got == "allow" and not form_shown:
+                got = "refused"
+            transaction.set_rollback(True)
+        if got != expected:
+            wrong.append(f"{role}: {action} -> {got}, expected {expected}")
+    assert not wrong, "\n".join(wrong)
+
+
 # --- Fields a patient does not own -------------------------------------------------------------
 
 # Posted with every patient form: none of them may reach the case.
@@ -821,7 +873,11 @@ def test_patient_forms_cannot_set_fields_the_patient_does_not_own(client, world,
             {"physician_name": "Dr. Lee", "physician_phone": "217-555-0100"},
         ),
         (reverse("insurance:network-gap-request", args=[case.code]), {}),
-        (reverse("insurance:self-pay", args=[case.code]), {}),
+        # Original Medicare: paying oneself is signing the Advance Beneficiary Notice.
+        (
+            reverse("insurance:self-pay", args=[case.code]),
+            {"option": "2", "signed_name": "Alice Moreau", "agree": "on"},
+        ),
         (
             reverse("records:records-request-new", args=[case.code]),
             {

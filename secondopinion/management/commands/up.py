@@ -11,9 +11,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-# Ctrl-C ends everything within this many seconds: the worker stops at once (a task it was
-# running comes back from the broker at the next start: tasks are acknowledged when done).
-STOP_WITHIN = 3.0
+# Ctrl-C ends everything within this many seconds: the worker is asked to stop at once, then
+# killed (a check it was running is sent again by the sweeper, as after any crash).
+STOP_WITHIN = 1.5
 READY_WITHIN = 60.0
 
 
