@@ -44,18 +44,23 @@ def _drop(cursor, name: str) -> None:
     cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def create_database() -> str:
-    """A fresh database for this run; leftovers of crashed runs (their pid is gone) go too."""
-    name = f"so_bench_{os.getpid()}"
+def create_database(suffix: str = "") -> str:
+    """A fresh database for this run (``suffix`` names another of its own); leftovers of crashed
+    runs (their pid is gone) go too."""
+    name = f"so_bench_{os.getpid()}{suffix}"
     with contextlib.closing(_admin_connection()) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE 'so\\_bench\\_%%'")
         for (existing,) in cursor.fetchall():
-            match = re.fullmatch(r"so_bench_(\d+)", existing)
+            match = re.fullmatch(r"so_bench_(\d+)(_\w+)?", existing)
             if match and not _pid_alive(int(match.group(1))):
                 _drop(cursor, existing)
         _drop(cursor, name)
         cursor.execute(f'CREATE DATABASE "{name}"')
     return name
+
+
+def database_url(name: str) -> str:
+    return f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
 def drop_database(name: str) -> None:
@@ -90,7 +95,7 @@ def setup(workspace) -> dict[str, str]:
     media = workspace.folder("media")
     env = {
         "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "DATABASE_URL": f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}",
+        "DATABASE_URL": database_url(name),
         "CONN_MAX_AGE": "60",
         "CELERY_BROKER_URL": REDIS_URL,
         "SECRET_KEY": SECRET_KEY,

@@ -4,6 +4,10 @@ A figure is always a ratio against a baseline measured in the same run: the mach
 and noisy, so absolute numbers drift while same-run ratios hold. Contenders run alternately,
 round after round, their order rotated each round so none always runs first (or right after a
 noisy neighbour's burst).
+
+A whole benchmark runs several times (``--runs``, 3 by default): each run takes its figures in
+its own alternated rounds, and what is reported is the median of the runs with their min and
+max, so a figure that one run caught on a noisy minute shows as a wide spread, not as a result.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import platform
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -119,7 +124,7 @@ class Figure:
 
 
 HEADER = (
-    f"{'figure':<34} {'median':>10} {'unit':<9} {'baseline':>10} {'ratio':>8}  "
+    f"r {'figure':<34} {'median':>10} {'unit':<9} {'baseline':>10} {'ratio':>8}  "
     f"{'target':<32} {'':<6} baseline"
 )
 
@@ -196,6 +201,85 @@ def reset_peak_rss(pid: int | str = "self") -> None:
         refs.write("5")
 
 
+def tree_pids(root: int) -> list[int]:
+    """``root`` and every live descendant (forked helpers included), from /proc."""
+    found, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        found.append(pid)
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as children:
+                frontier.extend(int(child) for child in children.read().split())
+        except OSError:  # it ended while we looked
+            continue
+    return found
+
+
+def pss_mb(pid: int) -> float:
+    """The process's proportional set size: its private pages plus its share of shared ones,
+    so the processes of a tree sum to the memory they use together (a forked helper's pages
+    shared with its parent count once, not twice)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_pss_mb(root: int) -> float:
+    return sum(pss_mb(pid) for pid in tree_pids(root))
+
+
+class TreeMemory:
+    """The peak of the SUM of a process tree's memory while a block runs, sampled from /proc.
+
+    Peak memory of one process (VmHWM) misses what forked helpers hold at the same time; a sum
+    of each process's own peak overstates it (peaks at different moments, shared pages counted
+    in every process). This samples the whole tree's PSS every ``interval`` seconds from a
+    thread and keeps the largest sum, minus the tree's memory before the block (or ``since``:
+    the (PSS, RSS) of the root when it started, so that memory it kept from earlier calls
+    counts too). A spike shorter than the interval (a frame read and freed within milliseconds)
+    can fall between samples, so the root's own high-water mark (VmHWM, reset on entry) above
+    the same start is a floor: the figure is the larger of the two.
+    """
+
+    def __init__(
+        self, root: int, interval: float = 0.005, since: tuple[float, float] | None = None
+    ) -> None:
+        self.root, self.interval, self.since = root, interval, since
+        self.start = self.peak = self.own_start = self.own_peak = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_pss_mb(self.root))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeMemory:
+        reset_peak_rss(self.root)
+        self.own_start = rss_mb(self.root)
+        self.start = self.peak = tree_pss_mb(self.root)
+        if self.since is not None:
+            self.start, self.own_start = self.since
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.own_peak = peak_rss_mb(self.root)
+
+    @property
+    def above_start_mb(self) -> float:
+        return max(self.peak - self.start, self.own_peak - self.own_start, 0.0)
+
+
 # --- the machine ----------------------------------------------------------------------------
 
 
@@ -226,39 +310,158 @@ def machine() -> dict[str, Any]:
     }
 
 
+def spread(values: list[float]) -> dict[str, Any]:
+    """The median of the runs' values, their min and max, and the values themselves."""
+    return {
+        "median": _rounded(statistics.median(values)),
+        "min": _rounded(min(values)),
+        "max": _rounded(max(values)),
+        "runs": [_rounded(v) for v in values],
+    }
+
+
+@dataclass
+class Summary:
+    """One figure over every run: each run measured it in its own alternated rounds.
+
+    The figure is the median of the runs; min and max say how far the runs spread. A target on
+    the ratio is judged on the median of the runs' ratios (each run's ratio comes from its own
+    rounds), a target on the value on the median of their values.
+    """
+
+    name: str
+    unit: str
+    baseline: str
+    targets: tuple[Target, ...]
+    detail: str
+    values: list[float] = field(default_factory=list)
+    baseline_values: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    samples: list[list[float]] = field(default_factory=list)
+    baseline_samples: list[list[float]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, figures: list[Figure]) -> Summary:
+        first = figures[0]
+        summary = cls(first.name, first.unit, first.baseline, first.targets, first.detail)
+        for figure in figures:
+            summary.values.append(figure.value)
+            if figure.baseline_value is not None:
+                summary.baseline_values.append(figure.baseline_value)
+            if figure.ratio is not None:
+                summary.ratios.append(figure.ratio)
+            summary.samples.append(list(figure.samples))
+            summary.baseline_samples.append(list(figure.baseline_samples))
+        return summary
+
+    @property
+    def on(self) -> str:
+        """What the headline figure is: the ratio when there is a baseline, else the value."""
+        if self.ratios and (not self.targets or any(t.on == "ratio" for t in self.targets)):
+            return "ratio"
+        return "value"
+
+    @property
+    def met(self) -> bool | None:
+        if not self.targets or not self.values:
+            return None
+        value = statistics.median(self.values)
+        ratio = statistics.median(self.ratios) if self.ratios else None
+        verdicts = [target.met(value, ratio) for target in self.targets]
+        if any(verdict is None for verdict in verdicts):
+            return None
+        return all(verdicts)
+
+    @property
+    def target(self) -> str | None:
+        return " and ".join(str(t) for t in self.targets) or None
+
+    def to_json(self) -> dict[str, Any]:
+        headline = self.ratios if self.on == "ratio" else self.values
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "baseline": self.baseline,
+            "target": self.target,
+            "met": self.met,
+            "on": self.on,
+            **spread(headline),
+            "value": spread(self.values),
+            "baseline_value": spread(self.baseline_values) if self.baseline_values else None,
+            "ratio": spread(self.ratios) if self.ratios else None,
+            "detail": self.detail,
+            "samples": [[_rounded(s) for s in run] for run in self.samples],
+            "baseline_samples": [[_rounded(s) for s in run] for run in self.baseline_samples],
+        }
+
+
 @dataclass
 class Results:
-    """What a run found: its figures, the figures it skipped (and why), the machine."""
+    """What a run found: its figures run by run, the figures it skipped (and why), the machine's
+    speed on the day (measured once per run)."""
 
-    figures: list[Figure] = field(default_factory=list)
+    runs: list[list[Figure]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    speed: dict[str, dict[str, Any]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
 
+    def start_run(self) -> int:
+        self.runs.append([])
+        return len(self.runs)
+
+    @property
+    def figures(self) -> list[Figure]:
+        return [figure for run in self.runs for figure in run]
+
     def add(self, figure: Figure) -> Figure:
-        self.figures.append(figure)
-        print(figure.line(), flush=True)
+        if not self.runs:
+            self.start_run()
+        self.runs[-1].append(figure)
+        print(f"{len(self.runs)} {figure.line()}", flush=True)
         return figure
 
     def skip(self, name: str, reason: str) -> None:
-        self.skipped.append({"name": name, "reason": reason})
+        entry = {"name": name, "reason": reason}
+        if entry not in self.skipped:
+            self.skipped.append(entry)
         print(f"{name:<34} skipped: {reason}", flush=True)
 
     def note(self, text: str) -> None:
         self.notes.append(text)
         print(f"note: {text}", flush=True)
 
-    def write(self, path: Path, *, options: Mapping[str, Any], machine_before: dict) -> None:
+    def record_speed(self, name: str, value: float, unit: str, how: str) -> None:
+        """One run's reading of how fast the machine is today (not a figure: no target)."""
+        entry = self.speed.setdefault(name, {"unit": unit, "how": how, "values": []})
+        entry["values"].append(value)
+        print(f"speed: {name} {_number(value)} {unit} ({how})", flush=True)
+
+    def summaries(self) -> list[Summary]:
+        by_name: dict[str, list[Figure]] = {}
+        for figure in self.figures:
+            by_name.setdefault(figure.name, []).append(figure)
+        return [Summary.of(figures) for figures in by_name.values()]
+
+    def document(self, *, options: Mapping[str, Any], machine_before: dict) -> dict[str, Any]:
         after = machine()
-        document = {
+        return {
             "machine": {**machine_before, "load_average_end": after["load_average"]},
             "started_at": datetime.fromtimestamp(self.started, UTC).isoformat(),
             "duration_s": round(time.time() - self.started, 1),
             "options": dict(options),
-            "figures": [figure.to_json() for figure in self.figures],
+            "runs": len(self.runs),
+            "speed": {
+                name: {"unit": entry["unit"], "how": entry["how"], **spread(entry["values"])}
+                for name, entry in self.speed.items()
+            },
+            "figures": [summary.to_json() for summary in self.summaries()],
             "skipped": self.skipped,
             "notes": self.notes,
         }
+
+    def write(self, path: Path, *, options: Mapping[str, Any], machine_before: dict) -> None:
+        document = self.document(options=options, machine_before=machine_before)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(document, indent=2) + "\n")

@@ -20,6 +20,13 @@ from .processes import PYTHON, free_port, wait_http
 from .tools import ensure_command
 
 PAGES = ("case", "queue", "admin", "bare")
+_seeded: dict[int, tuple[int, dict[str, int]]] = {}  # per workspace: a tenth, its queries
+# The case page reads in at most 12 queries; the lists as many with all the cases as a tenth.
+QUERY_TARGETS = {
+    "case": (at_most(12, ratio=False, unit="queries"),),
+    "queue": (equal(1.0),),
+    "admin": (equal(1.0),),
+}
 LABELS = {
     "case": "patient's case page",
     "queue": "reviewer queue",
@@ -58,6 +65,10 @@ def run(results: Results, workspace, options) -> None:
 
     people = seed.people()
     case = seed.patient_case(people)
+    # A case reaches awaiting insurance through the flow, which stores its coverage check.
+    from insurance.services import refresh_coverage
+
+    refresh_coverage(case)
     urls = {
         "case": f"/cases/{case.code}/",
         "queue": "/reviewer/",
@@ -70,15 +81,18 @@ def run(results: Results, workspace, options) -> None:
         "admin": people.coordinator,
         "bare": people.patient,
     }
-    few = max(options.cases // 10, 50)
-    print(f"bench: seeding {few:,} cases, then {options.cases - few:,} more ...", flush=True)
-    seed.cases(people, few, seed=1)
-    queries_few = {name: _query_count(urls[name], users[name]) for name in PAGES}
-    seed.cases(people, options.cases - few, seed=2)
-    from django.db import connection
+    if id(workspace) not in _seeded:  # once per bench: a second run finds the cases there
+        few = max(options.cases // 10, 50)
+        print(f"bench: seeding {few:,} cases, then {options.cases - few:,} more ...", flush=True)
+        seed.cases(people, few, seed=1)
+        queries_few = {name: _query_count(urls[name], users[name]) for name in PAGES}
+        seed.cases(people, options.cases - few, seed=2)
+        from django.db import connection
 
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        _seeded[id(workspace)] = (few, queries_few)
+    few, queries_few = _seeded[id(workspace)]
     queries_all = {name: _query_count(urls[name], users[name]) for name in PAGES}
     cookies = {name: session_cookie(users[name]) for name in PAGES}
 
@@ -158,7 +172,7 @@ def run(results: Results, workspace, options) -> None:
                 baseline_samples=[x.p50_ms for x in bare],
             )
         )
-        targets = (at_most(3.0),) if name != "admin" else (at_most(300, ratio=False, unit="ms"),)
+        targets = (at_most(2.0),) if name != "admin" else (at_most(300, ratio=False, unit="ms"),)
         results.add(
             Figure(
                 f"pages.{name}.p99",
@@ -179,7 +193,7 @@ def run(results: Results, workspace, options) -> None:
                 "queries",
                 f"same page with {few:,} cases",
                 queries_few[name],
-                (equal(1.0),) if name == "admin" else (),
+                QUERY_TARGETS[name],
                 detail=f"SQL queries of one request with {options.cases:,} cases",
             )
         )

@@ -11,7 +11,6 @@ import contextlib
 import http.client
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from secondopinion.processes import child_pids, stop_group
 
 # The environment the run was started with, before bench.database adds the application's.
 ORIGINAL_ENV = dict(os.environ)
@@ -59,47 +60,12 @@ class Server:
 
     def children(self) -> list[int]:
         """Processes whose parent is this one (gunicorn's or celery's workers)."""
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == self.pid and fields[0] != "Z":
-                found.append(int(stat.parent.name))
-        return sorted(found)
+        return child_pids(self.pid)
 
     def stop(self) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=STOP_TIMEOUT)
-        _kill_group(self.pid)
+        stop_group(self.process, within=STOP_TIMEOUT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=STOP_TIMEOUT)
-
-
-def _group_members(group: int) -> list[int]:
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == group and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
-def _kill_group(group: int) -> None:
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while _group_members(group) and time.monotonic() < deadline:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
 
 
 class Workspace:

@@ -5,7 +5,6 @@ Needs Django configured (``bench.database.setup``). Nothing here is real patient
 
 from __future__ import annotations
 
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -13,12 +12,13 @@ from datetime import date, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from insurance.models import CaseInsurance
 from records.models import Document, Instance, Series, Study, Upload, UploadFile, UploadProblem
-from requests_app.models import Case, CaseEvent
+from requests_app.models import AuditEvent, Case, CaseEvent
 from requests_app.roles import COORDINATORS, ensure_role_groups
 from reviewers.models import ReviewerProfile, Subspecialty
 
@@ -43,8 +43,19 @@ EXAMS = [
     ("pet", "whole_body", "nuclear_medicine"),
     ("xray", "hip", "musculoskeletal"),
 ]
+# The statuses whose clock runs (requests_app.sla).
+OPEN = (
+    Case.Status.SUBMITTED,
+    Case.Status.NEEDS_RECORDS,
+    Case.Status.AWAITING_INSURANCE,
+    Case.Status.QUEUED,
+    Case.Status.IN_REVIEW,
+)
+READ = (Case.Status.REPORT_READY, Case.Status.CLOSED)  # a specialist has read the case
+PLAN_TYPES = ["commercial", "commercial", "medicare", "medicare_advantage", "medicaid", "none"]
+FIRST_NAMES = ["Ana", "Ben", "Chloe", "Dev", "Emma", "Femi", "Grace", "Hugo", "Ines", "Jon"]
+LAST_NAMES = ["Adams", "Baker", "Chen", "Diaz", "Evans", "Fox", "Garcia", "Hall", "Ito", "Khan"]
 REVIEWERS_PER_SUBSPECIALTY = 5
-PATIENTS = 2000
 
 
 @dataclass
@@ -52,7 +63,6 @@ class People:
     patient: object
     coordinator: object
     reviewer: object  # a neuroradiologist
-    patients: list
     reviewers: dict[str, list[ReviewerProfile]]
 
 
@@ -64,27 +74,12 @@ def _user(username: str, **fields):
 
 
 def people() -> People:
-    """The three people whose pages are measured, other patients, and reviewers per queue."""
+    """The three people whose pages are measured, and reviewers per queue."""
     ensure_role_groups()
-    User = get_user_model()
     with transaction.atomic():
         patient = _user("bench-patient@example.com", first_name="Jane", last_name="Doe")
         coordinator = _user("bench-coordinator@example.com", is_staff=True)
         coordinator.groups.add(Group.objects.get(name=COORDINATORS))
-        unusable = make_password(None)
-        User.objects.bulk_create(
-            [
-                User(
-                    username=f"bench-p{n}@example.com",
-                    email=f"bench-p{n}@example.com",
-                    password=unusable,
-                )
-                for n in range(PATIENTS)
-            ],
-            ignore_conflicts=True,
-            batch_size=1000,
-        )
-        patients = list(User.objects.filter(username__startswith="bench-p").order_by("pk"))
         reviewers: dict[str, list[ReviewerProfile]] = {}
         for subspecialty in Subspecialty.objects.all():
             profiles = []
@@ -96,69 +91,236 @@ def people() -> People:
                 profile.subspecialties.set([subspecialty])
                 profiles.append(profile)
             reviewers[subspecialty.slug] = profiles
-    return People(patient, coordinator, reviewers["neuroradiology"][0].user, patients, reviewers)
+    return People(patient, coordinator, reviewers["neuroradiology"][0].user, reviewers)
 
 
 def cases(people: People, n: int, *, seed: int = 0) -> None:
-    """``n`` more cases spread over patients, statuses, exams and queues, each with two events."""
-    rng = random.Random(seed)
-    statuses = list(STATUS_WEIGHTS)
-    weights = list(STATUS_WEIGHTS.values())
-    subspecialties = {s.slug: s for s in Subspecialty.objects.all()}
-    now = timezone.now()
-    rows = []
-    for _ in range(n):
-        status = rng.choices(statuses, weights)[0]
-        exam, region, slug = rng.choice(EXAMS)
-        created = now - timedelta(days=rng.uniform(0, 700))
-        submitted = status != Case.Status.DRAFT
-        routed = status not in (Case.Status.DRAFT, Case.Status.SUBMITTED, Case.Status.NEEDS_RECORDS)
-        assigned = status in (Case.Status.IN_REVIEW, Case.Status.REPORT_READY, Case.Status.CLOSED)
-        rows.append(
-            Case(
-                patient=rng.choice(people.patients),
-                status=status,
-                status_changed_at=created + timedelta(days=rng.uniform(0, 20)),
-                submitted_at=created + timedelta(days=1) if submitted else None,
-                patient_name="Synthetic Patient",
-                patient_birth_date=date(1950, 1, 1) + timedelta(days=rng.randrange(20000)),
-                patient_state="IL",
-                exam_type=exam,
-                body_region=region,
-                exam_date=created.date(),
-                facility_name="Benchmark General Hospital",
-                clinical_question="Is the lesion a tumour?",
-                reason="serious_diagnosis",
-                review_type="radiology",
-                visit_mode="remote",
-                requested_subspecialty=subspecialties[slug],
-                queue=subspecialties[slug] if routed else None,
-                routing_confidence=80 if routed else None,
-                assigned_reviewer=rng.choice(people.reviewers[slug]) if assigned else None,
-            )
+    """``n`` more cases as a busy service has them: their own patients (some with two cases),
+    spread over statuses, exams, queues, priorities and clocks, each submitted one with its
+    insurance, upload and study, a few with a patient mismatch, urgent finding or result to
+    deliver, and the timeline and audit rows they leave. PostgreSQL works every row out itself
+    (INSERT ... SELECT over generate_series): nothing goes through Python row by row."""
+    prefix = f"bench-s{seed}-p"
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The rows are made consistent here: the database need not check each foreign key.
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        _derived(
+            cursor,
+            get_user_model(),
+            f"generate_series(1, {max(n * 3 // 4, 1)}) AS g(n)",
+            username=f"'{prefix}' || g.n || '@example.com'",
+            email=f"'{prefix}' || g.n || '@example.com'",
+            password=f"'{make_password(None)}'",
+            date_joined=f"'{timezone.now().isoformat()}'::timestamptz",
         )
-    with transaction.atomic():
-        made = Case.objects.bulk_create(rows, batch_size=1000)
-        # created_at is auto_now_add: spread it afterwards, as the admin's date filter sees it
-        for case in made:
-            case.created_at = case.status_changed_at - timedelta(days=1)
-        Case.objects.bulk_update(made, ["created_at"], batch_size=1000)
-        CaseEvent.objects.bulk_create(
-            [
-                event
-                for case in made
-                for event in (
-                    CaseEvent(case=case, to_status="draft", message="Request started."),
-                    CaseEvent(
-                        case=case,
-                        from_status="draft",
-                        to_status=case.status,
-                        message="Status changed.",
-                    ),
-                )
-            ],
-            batch_size=2000,
+        _cases(cursor, people, n, seed)
+
+
+def _sql_list(values) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+def _pick(values, r: str) -> str:
+    """One of ``values`` (literals), chosen by the random number ``r`` in [0, 1)."""
+    return f"(ARRAY[{_sql_list(values)}])[1 + floor({r} * {len(values)})::int]"
+
+
+def _cases(cursor, people: People, n: int, seed: int) -> None:
+    """The cases, worked out by the database: their own patients (made first), statuses by
+    weight, exams and queues, clocks, flags; then what hangs from each."""
+    last = Case.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    patients = get_user_model().objects.filter(username__startswith=f"bench-s{seed}-p")
+    low, high = patients.aggregate(low=Min("pk"), high=Max("pk")).values()
+    total, upper, bounds = sum(STATUS_WEIGHTS.values()), 0, []
+    for value, weight in STATUS_WEIGHTS.items():
+        upper += weight
+        bounds.append((upper, value))
+    status = (
+        "CASE "
+        + " ".join(
+            f"WHEN r.status < {upper / total} THEN '{value.value}'" for upper, value in bounds[:-1]
         )
+        + f" ELSE '{bounds[-1][1].value}' END"
+    )
+    reviewers = (
+        "CASE e.slug "
+        + " ".join(
+            f"WHEN '{slug}' THEN (ARRAY[{', '.join(str(p.pk) for p in profiles)}])"
+            f"[1 + floor(r.reviewer * {len(profiles)})::int]"
+            for slug, profiles in people.reviewers.items()
+        )
+        + " END"
+    )
+    open_, read = _sql_list(s.value for s in OPEN), _sql_list(s.value for s in READ)
+    routed = "s.status NOT IN ('draft', 'submitted', 'needs_records')"
+    assigned = f"s.status IN ('in_review', {read})"
+    cursor.execute("SELECT setseed(%s)", [1 / (seed + 2)])
+    now = f"'{timezone.now().isoformat()}'::timestamptz"  # the site's clock, not the database's
+    _derived(
+        cursor,
+        Case,
+        f"generate_series(1, {n}) AS g(n)"
+        # random() once per row and purpose (g.n keeps each draw to its row)
+        " CROSS JOIN LATERAL (SELECT g.n, random() AS status, random() AS exam,"
+        " random() AS age, random() AS stay, random() AS clock, random() AS late,"
+        " random() AS reviewer, random() AS flag, random() AS other) AS r"
+        f" CROSS JOIN LATERAL (SELECT {status} AS status) AS s"
+        " CROSS JOIN LATERAL (SELECT"
+        f" {_pick([e[0] for e in EXAMS], 'r.exam')} AS exam,"
+        f" {_pick([e[1] for e in EXAMS], 'r.exam')} AS region,"
+        f" {_pick([e[2] for e in EXAMS], 'r.exam')} AS slug) AS e"
+        # a case whose clock runs moved into its status lately; the others over two years
+        f" CROSS JOIN LATERAL (SELECT CASE WHEN s.status IN ({open_})"
+        f" THEN {now} - r.stay * interval '20 hours' - r.age * interval '20 days'"
+        f" ELSE {now} - interval '20 days' - r.age * interval '680 days' END AS created) AS c"
+        f" CROSS JOIN LATERAL (SELECT CASE WHEN s.status IN ({open_})"
+        f" THEN {now} - r.stay * interval '20 hours'"
+        " ELSE c.created + r.stay * interval '20 days' END AS changed) AS t"
+        # the clock runs out one to three days on, for a tenth within hours
+        f" CROSS JOIN LATERAL (SELECT CASE WHEN s.status NOT IN ({open_}) THEN NULL"
+        " WHEN r.late < 0.1 THEN t.changed + r.clock * interval '10 hours'"
+        " ELSE t.changed + (1 + floor(r.clock * 3)) * interval '24 hours' END AS due) AS d",
+        code="gen_random_uuid()",
+        patient_id=f"{low} + floor(random() * {high - low + 1})::int",
+        status="s.status",
+        status_changed_at="t.changed",
+        created_at="c.created",
+        updated_at="t.changed",
+        submitted_at="CASE WHEN s.status <> 'draft' THEN c.created + interval '1 day' END",
+        patient_name=f"{_pick(FIRST_NAMES, 'random()')} || ' ' || {_pick(LAST_NAMES, 'random()')}",
+        patient_birth_date="date '1950-01-01' + floor(r.other * 20000)::int",
+        patient_state="'IL'",
+        exam_type="e.exam",
+        body_region="e.region",
+        exam_date="c.created::date",
+        facility_name="'Benchmark General Hospital'",
+        clinical_question="'Is the lesion a tumour?'",
+        reason="'serious_diagnosis'",
+        review_type="'radiology'",
+        visit_mode="'remote'",
+        requested_subspecialty_id="e.slug",
+        queue_id=f"CASE WHEN {routed} THEN e.slug END",
+        routing_confidence=f"CASE WHEN {routed} THEN {_pick([55, 80, 95], 'r.other')}::int END",
+        needs_coordinator="s.status <> 'draft' AND r.flag < 0.03",
+        assigned_reviewer_id=f"CASE WHEN {assigned} THEN {reviewers} END",
+        priority="CASE WHEN random() < 0.85 THEN 0 WHEN random() < 0.8 THEN 1 ELSE 2 END",
+        on_hold=f"s.status IN ({open_}) AND r.flag > 0.99",
+        sla_warn_at="d.due - interval '8 hours'",
+        sla_due_at="d.due",
+        urgent_finding_at=f"CASE WHEN s.status IN ({read}) AND r.flag < 0.005 THEN t.changed END",
+        urgent_finding_done_at=(
+            f"CASE WHEN s.status IN ({read}) AND r.flag < 0.0035"
+            " THEN t.changed + interval '3 hours' END"
+        ),
+        result_due_at=(
+            f"CASE WHEN s.status IN ({read}) AND e.exam = 'mammogram' AND r.late < 0.05"
+            " THEN t.changed + interval '7 days' END"
+        ),
+        result_delivered_at=(
+            f"CASE WHEN s.status IN ({read}) AND e.exam = 'mammogram' AND r.late < 0.04"
+            " THEN t.changed + interval '2 days' END"
+        ),
+    )
+    # What hangs from each case, worked out by the database from the cases' rows.
+    submitted = f"{_table(Case)} c WHERE c.id > {last} AND c.submitted_at IS NOT NULL"
+    _derived(
+        cursor,
+        CaseInsurance,
+        submitted,
+        case_id="c.id",
+        plan_type=f"(ARRAY[{', '.join(repr(t) for t in PLAN_TYPES)}])"
+        f"[1 + floor(random() * {len(PLAN_TYPES)})::int]",
+        insurer_name="'Benchmark Health'",
+        member_id="'BH' || lpad(floor(random() * 1e9)::bigint::text, 9, '0')",
+        has_referral="'no'",
+        updated_at="c.submitted_at",
+    )
+    _derived(
+        cursor,
+        Upload,
+        submitted,
+        code="gen_random_uuid()",
+        case_id="c.id",
+        uploaded_by_id="c.patient_id",
+        status=f"'{Upload.Status.VALID.value}'",
+        created_at="c.created_at",
+        completed_at="c.submitted_at",
+        validated_at="c.submitted_at",
+        file_count="200",
+        total_bytes="100000000",
+        dicom_count="200",
+    )
+    uploads = f"{_table(Upload)} u WHERE u.case_id > {last}"
+    _derived(
+        cursor,
+        Study,
+        uploads,
+        code="gen_random_uuid()",
+        case_id="u.case_id",
+        upload_id="u.id",
+        study_instance_uid="'1.2.826.0.1.3680043.10.' || u.id",
+        modalities="'MR'",
+        description="'BENCHMARK STUDY'",
+        series_count="4",
+        instance_count="200",
+    )
+    _derived(
+        cursor,
+        UploadProblem,
+        f"{uploads} AND random() < 0.01",
+        upload_id="u.id",
+        code="'patient_mismatch'",
+        severity="'warning'",
+        message="'The name in these images is not the patient''s.'",
+    )
+    _derived(
+        cursor,
+        CaseEvent,
+        f"{_table(Case)} c CROSS JOIN (VALUES (1), (2)) AS e(n) WHERE c.id > {last}",
+        case_id="c.id",
+        at="CASE e.n WHEN 1 THEN c.created_at ELSE c.status_changed_at END",
+        from_status="CASE e.n WHEN 1 THEN '' ELSE 'draft' END",
+        to_status="CASE e.n WHEN 1 THEN 'draft' ELSE c.status END",
+        message="CASE e.n WHEN 1 THEN 'Request started.' ELSE 'Status changed.' END",
+    )
+    # Each case page its patient opened, and the reports they read.
+    read = ", ".join(f"'{status.value}'" for status in READ)
+    _derived(
+        cursor,
+        AuditEvent,
+        f"{_table(Case)} c CROSS JOIN (VALUES ('case'), ('opinion-report')) AS k(kind)"
+        f" WHERE c.id > {last} AND (k.kind = 'case' OR c.status IN ({read}))",
+        at="c.status_changed_at",
+        actor_id="c.patient_id",
+        action=f"'{AuditEvent.Action.VIEW.value}'",
+        target_type="k.kind",
+        target_code="c.code::text",
+        case_code="c.code",
+    )
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _derived(cursor, model, source: str, **columns: str) -> None:
+    """Insert the rows of ``model`` that PostgreSQL works out from ``source`` (what follows
+    FROM): ``columns`` as SQL over it, every other column its field's default."""
+    names, values, defaults = [], [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        names.append(connection.ops.quote_name(field.column))
+        if field.attname in columns:
+            values.append(columns[field.attname])
+        else:
+            values.append("%s")
+            defaults.append(field.get_db_prep_save(field.get_default(), connection))
+    cursor.execute(
+        f"INSERT INTO {_table(model)} ({', '.join(names)})"  # noqa: S608 (our own SQL)
+        f" SELECT {', '.join(values)} FROM {source}",
+        defaults,
+    )
 
 
 def patient_case(people: People) -> Case:

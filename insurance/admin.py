@@ -15,12 +15,10 @@ from django.utils.html import format_html
 
 from requests_app.admin_actions import run_each
 from requests_app.admin_audit import AuditedModelAdmin
-from requests_app.audit import record_access
-from requests_app.models import AuditEvent
+from requests_app.audit import serve_file
 from requests_app.services import CaseError
-from secondopinion.pdf import pdf_response
 
-from . import services
+from . import paperwork, services
 from .models import (
     CaseInsurance,
     CaseReferral,
@@ -269,19 +267,19 @@ class PriorAuthorizationAdmin(PaperworkAdmin):
         "_requested": Button(
             "Record: requested from the insurer",
             "Recorded as requested.",
-            lambda pa, user: services.record_prior_auth_requested(pa, by=user),
+            lambda pa, user: paperwork.record_prior_auth_requested(pa, by=user),
             status_in(PA.Status.NEEDED, PA.Status.DENIED),
         ),
         "_approved": Button(
             "Record approval",
             "Approval recorded.",
-            lambda pa, user: services.record_prior_auth_decision(pa, by=user, approved=True),
+            lambda pa, user: paperwork.record_prior_auth_decision(pa, by=user, approved=True),
             status_in(PA.Status.NEEDED, PA.Status.REQUESTED),
         ),
         "_denied": Button(
             "Record denial",
             "Denial recorded.",
-            lambda pa, user: services.record_prior_auth_decision(pa, by=user, approved=False),
+            lambda pa, user: paperwork.record_prior_auth_decision(pa, by=user, approved=False),
             status_in(PA.Status.NEEDED, PA.Status.REQUESTED),
         ),
     }
@@ -291,7 +289,7 @@ class PriorAuthorizationAdmin(PaperworkAdmin):
         run_each(
             request,
             queryset,
-            lambda pa: services.record_prior_auth_requested(pa, by=request.user),
+            lambda pa: paperwork.record_prior_auth_requested(pa, by=request.user),
             done="Marked requested",
         )
 
@@ -303,7 +301,7 @@ class PriorAuthorizationAdmin(PaperworkAdmin):
         run_each(
             request,
             queryset,
-            lambda pa: services.record_prior_auth_decision(pa, by=request.user, approved=True),
+            lambda pa: paperwork.record_prior_auth_decision(pa, by=request.user, approved=True),
             done="Approvals recorded",
         )
 
@@ -312,7 +310,7 @@ class PriorAuthorizationAdmin(PaperworkAdmin):
         run_each(
             request,
             queryset,
-            lambda pa: services.record_prior_auth_decision(pa, by=request.user, approved=False),
+            lambda pa: paperwork.record_prior_auth_decision(pa, by=request.user, approved=False),
             done="Denials recorded",
         )
 
@@ -348,7 +346,7 @@ class CaseReferralAdmin(PaperworkAdmin):
         "_accept": Button(
             "Record: referral on file",
             "Referral on file.",
-            lambda ref, user: services.accept_referral(ref, by=user),
+            lambda ref, user: paperwork.accept_referral(ref, by=user),
             status_in(
                 CaseReferral.Status.NEEDED,
                 CaseReferral.Status.RECEIVED,
@@ -358,7 +356,7 @@ class CaseReferralAdmin(PaperworkAdmin):
         "_reject": Button(
             "Record: referral not valid (say why in the note)",
             "Referral marked not valid; the patient is asked for a new one.",
-            lambda ref, user: services.reject_referral(ref, by=user, note=ref.note),
+            lambda ref, user: paperwork.reject_referral(ref, by=user, note=ref.note),
             status_in(
                 CaseReferral.Status.NEEDED,
                 CaseReferral.Status.RECEIVED,
@@ -372,7 +370,7 @@ class CaseReferralAdmin(PaperworkAdmin):
         run_each(
             request,
             queryset,
-            lambda ref: services.accept_referral(ref, by=request.user),
+            lambda ref: paperwork.accept_referral(ref, by=request.user),
             done="Referrals on file",
         )
 
@@ -417,19 +415,19 @@ class NetworkGapExceptionAdmin(PaperworkAdmin):
         "_sent": Button(
             "Record: letter sent to the insurer",
             "Recorded as sent.",
-            lambda e, user: services.mark_exception_sent(e, by=user),
+            lambda e, user: paperwork.mark_exception_sent(e, by=user),
             status_in(NetworkGapException.Status.DRAFT, NetworkGapException.Status.DENIED),
         ),
         "_granted": Button(
             "Record: exception granted",
             "Exception recorded as granted.",
-            lambda e, user: services.record_exception_decision(e, by=user, granted=True),
+            lambda e, user: paperwork.record_exception_decision(e, by=user, granted=True),
             status_in(NetworkGapException.Status.SENT),
         ),
         "_denied": Button(
             "Record: exception denied",
             "Exception recorded as denied.",
-            lambda e, user: services.record_exception_decision(e, by=user, granted=False),
+            lambda e, user: paperwork.record_exception_decision(e, by=user, granted=False),
             status_in(NetworkGapException.Status.SENT),
         ),
     }
@@ -444,7 +442,7 @@ class NetworkGapExceptionAdmin(PaperworkAdmin):
         run_each(
             request,
             queryset,
-            lambda e: services.mark_exception_sent(e, by=request.user),
+            lambda e: paperwork.mark_exception_sent(e, by=request.user),
             done="Marked sent",
         )
 
@@ -460,16 +458,14 @@ class NetworkGapExceptionAdmin(PaperworkAdmin):
         exception = self.get_object(request, str(pk))
         if exception is None or not self.has_view_permission(request, exception):
             return HttpResponse(status=404)
-        record_access(
+        return serve_file(
             request,
-            action=AuditEvent.Action.DOWNLOAD,
+            paperwork.network_gap_letter_pdf(exception),
+            case=exception.case,
             target_type="network_gap_letter",
-            target_code=exception.code,
-            case_code=exception.case.code,
-        )
-        return pdf_response(
-            services.network_gap_letter_pdf(exception),
-            f"network-gap-exception-{exception.case.short_code}.pdf",
+            target_codes=[exception.code],
+            content_type="application/pdf",
+            filename=f"network-gap-exception-{exception.case.short_code}.pdf",
         )
 
 

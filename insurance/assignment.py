@@ -80,3 +80,8 @@ def amount(result: dict) -> str:
     low = coverage.money(Decimal(result["estimate"]["low"]))
     high = coverage.money(Decimal(result["estimate"]["high"]))
     return low if low == high else f"{low} to {high}"
+
+
+def reviewer_options(case: Case) -> list[matching.Option]:
+    """Every active reviewer for a coordinator's choice, with the plan's network applied."""
+    return matching.options_for(case, in_network_ids=services.network_for_matching(case))

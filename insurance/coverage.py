@@ -118,6 +118,7 @@ class CaseFacts:
     third_opinion: bool = False  # the review asked about follows a signed second opinion
     decision_time: DecisionTime | None = None  # the plan's prior-authorization timeframe
     abn_option: str = ""  # Original Medicare: the Advance Beneficiary Notice option signed
+    coverage_type: str = ""  # the type of coverage the patient chose, beside the plan
 
     @property
     def price(self) -> Price:
@@ -189,6 +190,14 @@ def _is_original_medicare(plan: PlanRules | None) -> bool:
     return plan is not None and plan.plan_type == ORIGINAL_MEDICARE
 
 
+def type_contradicts(coverage_type: str, plan: PlanRules | None) -> bool:
+    """Does the coverage type chosen contradict the plan's own? Medicare Advantage described
+    as Medicare does not: that is how its members usually name it."""
+    if plan is None or not coverage_type or coverage_type == plan.plan_type:
+        return False
+    return {coverage_type, plan.plan_type} != MEDICARE_TYPES
+
+
 def _what(facts: CaseFacts) -> str:
     return "a third opinion" if facts.third_opinion else "a second opinion"
 
@@ -204,6 +213,12 @@ def covered_answer(facts: CaseFacts) -> Answer:
             None,
             f"We don't hold the rules of your plan with {insurer} yet: a care coordinator "
             "checks your benefits with them and tells you here.",
+        )
+    if type_contradicts(facts.coverage_type, plan):
+        return Answer(
+            None,
+            f"The type of coverage you chose does not match {plan.plan}: tell us which is "
+            "right, and we check what it pays then.",
         )
     if plan.active is False:
         return Answer(False, f"{plan.payer} reports that this coverage is not active.")
@@ -418,9 +433,8 @@ def network(facts: CaseFacts) -> Network:
             "for us is."
         )
     elif inside:
-        return Network(
-            Answer(True, f"We'll choose an in-network {title} for you: {names}."), inside, False
-        )
+        promise = f"The first available specialist will be an in-network {title}."
+        return Network(Answer(True, promise), inside, False)
     else:
         gap_text = f"None of the {title}s who review for us is in {plan.plan}'s network."
     if facts.exception_granted:
@@ -719,6 +733,8 @@ def next_steps(
 def headline(facts: CaseFacts, covered: Answer, prior: Answer, referral: Answer, net: Network):
     if facts.self_pay:
         return SELF_PAY, f"Self-pay: {money(facts.price.self_pay)}"
+    if type_contradicts(facts.coverage_type, facts.plan):
+        return UNKNOWN, "Your type of coverage and your plan do not match"
     if covered.value is None:
         return UNKNOWN, "Coverage to be checked with your insurer"
     if covered.value is False:

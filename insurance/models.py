@@ -308,6 +308,9 @@ class CoverageCheck(models.Model):
     source = models.CharField(max_length=40, help_text="The eligibility client that answered.")
     # A hash of every input: a check is run again only when one of them changed.
     fingerprint = models.CharField(max_length=64)
+    # A hash of what the rules are run on (plan, rules version, the case's and the insurance's
+    # answers): while it matches, the check is reused without running the rules.
+    inputs = models.CharField(max_length=64, blank=True, default="")
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
     headline = models.CharField(max_length=200)
     estimate_low = models.DecimalField(max_digits=8, decimal_places=2)

@@ -1,9 +1,6 @@
-"""Every write about a case's insurance: coverage checks, the paperwork, and the two transitions
-this app owns (awaiting_insurance -> queued when cleared, or when the patient pays themselves).
-
-Status changes of paperwork follow the case's pattern: a conditional UPDATE claims the change (a
-double click or a second coordinator cannot apply it twice) and a line goes on the case's
-timeline with the acting user.
+"""Every write about a case's insurance: coverage checks, opening the paperwork they ask for, and
+the two transitions this app owns (awaiting_insurance -> queued when cleared, or when the patient
+pays themselves). The paperwork's own statuses and letters are `insurance.paperwork`'s.
 """
 
 import hashlib
@@ -13,24 +10,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import OuterRef, Subquery
-from django.template.loader import render_to_string
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from records.models import Document
+from records import services as records_services
+from requests_app.access import selected
 from requests_app.models import Case, CaseEvent, Notification, Reason
 from requests_app.notifications import notify
 from requests_app.services import CaseError, add_to_timeline, ensure_editable, transition
+from reviewers.matching import match_case
 from reviewers.models import Opinion, ReviewerChoice, ReviewerProfile, Subspecialty
 from reviewers.routing import suggest_subspecialty
 from secondopinion.dated import in_force
-from secondopinion.pdf import render_pdf
 
 from . import coverage
 from .client import (
@@ -51,19 +48,12 @@ from .models import (
     PriorAuthorization,
     ServicePrice,
 )
+from .price_table import shipped_prices
 
 logger = logging.getLogger(__name__)
 
-# Before this, the patient may still change their mind without a coordinator.
-PATIENT_SELF_PAY_FROM = [
-    Case.Status.DRAFT,
-    Case.Status.NEEDS_RECORDS,
-    Case.Status.SUBMITTED,
-    Case.Status.AWAITING_INSURANCE,
-]
 
-
-def _actor_name(user) -> str:
+def actor_name(user) -> str:
     if user is None:
         return "SecondOpinion"
     return user.get_full_name() or user.get_username()
@@ -87,8 +77,16 @@ def chosen_reviewer(case: Case) -> ReviewerProfile | None:
     None for "first available"."""
     if case.assigned_reviewer_id:
         return case.assigned_reviewer
-    choice = ReviewerChoice.objects.filter(case=case).select_related("reviewer").first()
+    choice = reviewer_choice(case)
     return choice.reviewer if choice else None
+
+
+def offered_reviewers(case: Case, subspecialty: Subspecialty) -> tuple[coverage.Reviewer, ...]:
+    """The reviewers the specialist step offers the patient for this case (licensed where they
+    will be, no conflict with the scanning facility...): the only ones a cost answer may name."""
+    offered = [c.reviewer.id for c in match_case(case, subspecialty=subspecialty.slug).candidates]
+    profiles = ReviewerProfile.objects.filter(pk__in=offered).order_by("display_name", "pk")
+    return tuple(_reviewer(p) for p in profiles)
 
 
 def in_network_reviewer_ids(case: Case) -> set[int] | None:
@@ -163,20 +161,24 @@ def decision_time(plan: Plan | None, *, on: date) -> DecisionTime | None:
 
 # What a review costs when the price list has no row for it (the migration seeds these rows;
 # a coordinator who deletes one must not break every patient page).
-DEFAULT_PRICES = {
-    "radiology": coverage.Price(
-        Decimal("350"),
-        Decimal("300"),
-        "Radiologist's re-read of your images, with a report",
-        "76140",
-    ),
-    "clinical": coverage.Price(
-        Decimal("450"), Decimal("380"), "Consultation with a clinical specialist", "99204"
-    ),
-    "both": coverage.Price(
-        Decimal("700"), Decimal("600"), "Re-read of your images and a consultation", "76140, 99204"
-    ),
-}
+DEFAULT_PRICES = shipped_prices()
+
+
+# The price list changes a few times a year, and every case page shows a price: each process
+# keeps it this long (a change is dropped at once in the process that saves it).
+PRICE_LIST_CACHE = "insurance:price-list"
+PRICE_LIST_SECONDS = 60
+
+
+def _price_rows() -> list[ServicePrice]:
+    """The admin's price list, from the cache (`PRICE_LIST_SECONDS`) or the database."""
+    return cache.get_or_set(
+        PRICE_LIST_CACHE, lambda: list(ServicePrice.objects.all()), PRICE_LIST_SECONDS
+    )
+
+
+def forget_price_list(**kwargs) -> None:
+    cache.delete(PRICE_LIST_CACHE)
 
 
 def price_list() -> dict[str, coverage.Price]:
@@ -190,7 +192,7 @@ def price_list() -> dict[str, coverage.Price]:
                 description=row.description,
                 cpt_codes=row.cpt_codes,
             )
-            for row in ServicePrice.objects.all()
+            for row in _price_rows()
         },
     }
 
@@ -228,6 +230,11 @@ class Checked:
     messages: tuple[str, ...]
 
 
+def signed_second_opinion() -> Exists:
+    """`has_second_opinion` as an annotation of a case query (`has_signed_second_opinion`)."""
+    return Exists(Opinion.objects.filter(case=OuterRef("pk"), signed_at__isnull=False, round=1))
+
+
 def has_second_opinion(case: Case) -> bool:
     """A signed second opinion exists: the next review asked about is a third opinion."""
     return Opinion.objects.filter(case=case, signed_at__isnull=False, round=1).exists()
@@ -244,20 +251,15 @@ def evaluate(case: Case, insurance: CaseInsurance, *, third_opinion: bool | None
         answer = get_client().check(eligibility_inquiry(case, insurance))
         rules, source, messages = answer.rules, answer.source, answer.messages
     subspecialty = case_subspecialty(case)
-    reviewers = ()
-    if subspecialty is not None:
-        reviewers = tuple(
-            _reviewer(p)
-            for p in ReviewerProfile.objects.filter(
-                is_active=True, subspecialties=subspecialty
-            ).order_by("display_name")
-        )
+    reviewers = offered_reviewers(case, subspecialty) if subspecialty is not None else ()
     named = chosen_reviewer(case)
-    exception = NetworkGapException.objects.filter(
-        case=case, status=NetworkGapException.Status.GRANTED
-    ).exists()
+    gap = network_gap_exception(case)
+    exception = gap is not None and gap.status == NetworkGapException.Status.GRANTED
     if third_opinion is None:
-        third_opinion = has_second_opinion(case) and case.status not in (
+        signed = getattr(case, "has_signed_second_opinion", None)
+        third_opinion = (
+            has_second_opinion(case) if signed is None else signed
+        ) and case.status not in (
             Case.Status.REPORT_READY,
             Case.Status.CLOSED,
         )
@@ -266,6 +268,7 @@ def evaluate(case: Case, insurance: CaseInsurance, *, third_opinion: bool | None
         prices=price_list(),
         plan=rules,
         insurer_name=insurance.insurer_name,
+        coverage_type=insurance.plan_type,
         reason=case.reason,
         reason_label=Reason(case.reason).label if case.reason else "",
         review_type=case.review_type or coverage.RADIOLOGY,
@@ -291,16 +294,31 @@ def _fingerprint(checked: Checked) -> str:
 _checked_in_scope: ContextVar[dict[int, CoverageCheck | None] | None] = ContextVar(
     "checked_in_scope", default=None
 )
+# Within a read-only scope (a GET), the cases whose shown check was run in memory because its
+# stored inputs are out of date: the caller has it stored later (`refresh_coverage` off the page).
+_stale_in_scope: ContextVar[set[int] | None] = ContextVar("stale_in_scope", default=None)
 
 
 @contextmanager
-def coverage_checked_once() -> Iterator[None]:
-    """Within the block, `refresh_coverage` runs the rules at most once per case (one page)."""
+def coverage_checked_once(*, read_only: bool = False) -> Iterator[set[int]]:
+    """Within the block, `refresh_coverage` runs the rules at most once per case (one page).
+
+    `read_only`: the block writes no check (a page shown on GET). A check whose inputs are
+    unchanged is reused; otherwise the rules run in memory and the case's pk is added to the
+    set yielded, for the caller to have the check stored outside the request.
+    """
     token = _checked_in_scope.set({})
+    stale: set[int] = set()
+    stale_token = _stale_in_scope.set(stale if read_only else None)
     try:
-        yield
+        yield stale
     finally:
         _checked_in_scope.reset(token)
+        _stale_in_scope.reset(stale_token)
+
+
+def in_coverage_scope() -> bool:
+    return _checked_in_scope.get() is not None
 
 
 def refresh_coverage(case: Case) -> CoverageCheck | None:
@@ -309,17 +327,115 @@ def refresh_coverage(case: Case) -> CoverageCheck | None:
     Called when the insurance step is saved, and lazily wherever the result is shown: the
     specialist (and, later, the named reviewer) is chosen in steps this app does not own, and a
     coordinator may change a plan's rules at any time, so "changed since the last check" is
-    found by comparing a fingerprint of every input rather than by hooking each writer. A row is
-    written only when that fingerprint differs from the latest check's, so showing a page writes
-    nothing while its inputs stay the same.
+    found by comparing a fingerprint of the inputs (`coverage_inputs`) rather than by hooking
+    each writer. While it matches the latest check's, that check is reused and the rules do not
+    run. In a read-only scope nothing is written (`coverage_checked_once`).
     """
     checked_in_scope = _checked_in_scope.get()
     if checked_in_scope is not None and case.pk in checked_in_scope:
         return checked_in_scope[case.pk]
-    check = _refresh_coverage(case)
+    stale = _stale_in_scope.get()
+    check = _refresh_coverage(case, stale=stale)
     if checked_in_scope is not None:
         checked_in_scope[case.pk] = check
     return check
+
+
+# What the rules are: bump when `coverage.py` changes what a check answers for the same inputs.
+RULES_VERSION = "2026-12-05"
+RULES_ENGINE = "insurance.client.RulesEngineClient"
+
+
+def case_insurance(case: Case) -> CaseInsurance | None:
+    return selected(
+        case,
+        "insurance",
+        lambda: CaseInsurance.objects.select_related("plan__payer").filter(case=case).first(),
+    )
+
+
+def prior_authorization(case: Case) -> PriorAuthorization | None:
+    return selected(
+        case,
+        "prior_authorization",
+        lambda: PriorAuthorization.objects.filter(case=case).first(),
+    )
+
+
+def case_referral(case: Case) -> CaseReferral | None:
+    return selected(case, "referral", lambda: CaseReferral.objects.filter(case=case).first())
+
+
+def network_gap_exception(case: Case) -> NetworkGapException | None:
+    return selected(
+        case,
+        "network_gap_exception",
+        lambda: NetworkGapException.objects.filter(case=case).first(),
+    )
+
+
+CHECKS_NEWEST_FIRST = ("-checked_at", "-pk")
+
+
+def latest_check(case: Case) -> CoverageCheck | None:
+    return selected(
+        case,
+        "latest_coverage_check",
+        lambda: case.coverage_checks.order_by(*CHECKS_NEWEST_FIRST).first(),
+    )
+
+
+def reviewer_choice(case: Case) -> ReviewerChoice | None:
+    return selected(
+        case,
+        "reviewer_choice",
+        lambda: ReviewerChoice.objects.filter(case=case).select_related("reviewer").first(),
+    )
+
+
+def coverage_inputs(case: Case, insurance: CaseInsurance) -> str | None:
+    """A hash of what the rules run on: the plan (and when its rules last changed), the rules'
+    version and the day they are read on (dated tables, licences), our price list, and the
+    answers of the case and of its insurance (who reads it, an exception granted, a second
+    opinion signed). None when the answer comes from outside (an insurer's reply may arrive at
+    any time): then the rules always run."""
+    client = getattr(settings, "INSURANCE_ELIGIBILITY_CLIENT", "") or RULES_ENGINE
+    if not insurance.is_self_pay and insurance.plan_id and client != RULES_ENGINE:
+        return None
+    plan = insurance.plan
+    choice = reviewer_choice(case)
+    exception = network_gap_exception(case)
+    signed = getattr(case, "has_signed_second_opinion", None)
+    if signed is None:
+        signed = has_second_opinion(case)
+    data = {
+        "rules": RULES_VERSION,
+        "on": timezone.localdate().isoformat(),
+        "plan": [plan.pk, plan.updated_at] if plan else None,
+        "prices": [
+            [p.review_type, p.self_pay_price, p.allowed_amount, p.cpt_codes, p.description]
+            for p in _price_rows()
+        ],
+        "insurance": [insurance.pk, insurance.updated_at, insurance.is_self_pay],
+        "case": [
+            case.updated_at,
+            case.status,
+            case.reason,
+            case.review_type,
+            case.queue_id,
+            case.requested_subspecialty_id,
+            case.exam_type,
+            case.body_region,
+            case.patient_birth_date,
+            case.patient_state,
+            case.assigned_reviewer_id,
+        ],
+        "chosen": choice.reviewer_id if choice else None,
+        "exception_granted": exception is not None
+        and exception.status == NetworkGapException.Status.GRANTED,
+        "second_opinion": signed,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # Once the report is signed the service has been given: the estimate it was given on stands.
@@ -334,27 +450,58 @@ def current_coverage(case: Case) -> CoverageCheck | None:
     signed, since who reads the case, and so the cost, can change while it waits; after that,
     the check the service was given on (a coordinator can still check again from the admin)."""
     if case.status in SETTLED_STATUSES:
-        return case.coverage_checks.order_by("-checked_at", "-pk").first()
+        scope = _checked_in_scope.get()
+        if scope is not None and case.pk in scope:
+            return scope[case.pk]
+        check = latest_check(case)
+        if scope is not None:
+            scope[case.pk] = check
+        return check
     return refresh_coverage(case)
 
 
-def _refresh_coverage(case: Case) -> CoverageCheck | None:
-    insurance = CaseInsurance.objects.select_related("plan__payer").filter(case=case).first()
+def _refresh_coverage(case: Case, *, stale: set[int] | None = None) -> CoverageCheck | None:
+    insurance = case_insurance(case)
     if insurance is None:
         return None
+    inputs = coverage_inputs(case, insurance)
+    latest = latest_check(case)
+    if inputs is not None and latest is not None and latest.inputs == inputs:
+        return latest
     checked = evaluate(case, insurance)
     fingerprint = _fingerprint(checked)
-    latest = case.coverage_checks.order_by("-checked_at", "-pk").first()
-    if latest is not None and latest.fingerprint == fingerprint:
-        return latest
     result = checked.result
     data = result.as_dict()
     data["messages"] = list(checked.messages)
+    if stale is not None:  # read-only: show what the rules say now, store nothing
+        if latest is not None and latest.fingerprint == fingerprint:
+            stale.add(case.pk)
+            return latest
+        stale.add(case.pk)
+        return CoverageCheck(
+            case=case,
+            plan=insurance.plan,
+            source=checked.source,
+            fingerprint=fingerprint,
+            inputs=inputs or "",
+            outcome=result.outcome,
+            headline=result.headline,
+            estimate_low=result.estimate.low,
+            estimate_high=result.estimate.high,
+            result=data,
+            checked_at=None,
+        )
+    if latest is not None and latest.fingerprint == fingerprint:
+        if inputs is not None and latest.inputs != inputs:
+            CoverageCheck.objects.filter(pk=latest.pk).update(inputs=inputs)
+            latest.inputs = inputs
+        return latest
     check = CoverageCheck.objects.create(
         case=case,
         plan=insurance.plan,
         source=checked.source,
         fingerprint=fingerprint,
+        inputs=inputs or "",
         outcome=result.outcome,
         headline=result.headline,
         estimate_low=result.estimate.low,
@@ -432,7 +579,7 @@ def save_case_insurance(case: Case, *, by, data: dict) -> CaseInsurance:
 def choices_missing(case: Case) -> list[str]:
     """What the patient must still choose before submitting: with a plan that pays nothing
     outside its network (HMO, EPO), an in-network specialist or paying themselves."""
-    insurance = CaseInsurance.objects.filter(case=case).first()
+    insurance = case_insurance(case)
     if insurance is None or insurance.is_self_pay:
         return []
     check = refresh_coverage(case)
@@ -449,7 +596,7 @@ def choices_missing(case: Case) -> list[str]:
 
 def insurance_blockers(case: Case) -> list[str]:
     """What must happen before the case can leave awaiting_insurance, in plain words."""
-    insurance = CaseInsurance.objects.filter(case=case).first()
+    insurance = case_insurance(case)
     if insurance is None:
         return ["Your insurance details."]
     if insurance.is_self_pay or insurance.cleared_at:
@@ -474,11 +621,11 @@ def insurance_blockers(case: Case) -> list[str]:
         return ["Your plan does not pay: you can pay yourself, or appeal with your doctor."]
     blockers = []
     if result["prior_authorization"]["value"]:
-        pa = PriorAuthorization.objects.filter(case=case).first()
+        pa = prior_authorization(case)
         if pa is None or pa.status != PriorAuthorization.Status.APPROVED:
             blockers.append("Prior authorization from your insurer: not approved yet.")
     if result["referral"]["value"]:
-        referral = CaseReferral.objects.filter(case=case).first()
+        referral = case_referral(case)
         if referral is None or referral.status != CaseReferral.Status.ACCEPTED:
             blockers.append("Referral from your doctor: not on file yet.")
     if result["exception_required"]:
@@ -519,7 +666,7 @@ def _open_paperwork_for(case: Case, check: CoverageCheck | None) -> None:
         if created:
             add_to_timeline(case, None, f"Prior authorization needed: we will ask {payer} for it.")
     if result["referral"]["value"]:
-        letter = case.documents.filter(kind=Document.Kind.REFERRAL_LETTER).last()
+        letter = records_services.referral_letter(case)
         _, created = CaseReferral.objects.get_or_create(
             case=case,
             defaults={
@@ -537,6 +684,8 @@ def _open_paperwork_for(case: Case, check: CoverageCheck | None) -> None:
                 else "Referral needed from your primary care doctor.",
             )
     if result["exception_required"]:
+        from .paperwork import request_network_gap_exception  # the paperwork reads this module
+
         request_network_gap_exception(case, by=None)
 
 
@@ -567,470 +716,11 @@ def clear_insurance(case: Case, *, by, note: str) -> None:
             to=Case.Status.QUEUED,
             allowed_from=[Case.Status.AWAITING_INSURANCE],
             by=by,
-            message=f"Insurance cleared by {_actor_name(by)}: {note}"[:300],
+            message=f"Insurance cleared by {actor_name(by)}: {note}"[:300],
         )
         CaseInsurance.objects.filter(case=case).update(
             cleared_at=timezone.now(), cleared_by=by, cleared_note=note[:300]
         )
-
-
-# --- The patient's choices ------------------------------------------------------------------------
-
-
-def self_pay_price(case: Case) -> Decimal:
-    return price_list()[case.review_type or coverage.RADIOLOGY].self_pay
-
-
-def self_pay_refusal(case: Case) -> str:
-    """Why the patient may not choose to pay themselves now ("" when they may)."""
-    if case.status not in PATIENT_SELF_PAY_FROM:
-        return "Your request is already with a specialist; write to your coordinator."
-    insurance = CaseInsurance.objects.select_related("plan").filter(case=case).first()
-    if insurance is None or insurance.is_self_pay:
-        return ""
-    if insurance.plan_type in (PlanType.MEDICAID, PlanType.CHIP):
-        check = current_coverage(case)
-        if check is not None and check.outcome == CoverageCheck.Outcome.COVERED:
-            # 42 CFR 447.15: the program's payment, plus the member's cost sharing, is payment
-            # in full for a covered service; the member cannot be billed for it instead.
-            return (
-                "Your plan covers this second opinion, and we accept its payment as payment in "
-                "full: you are not asked to pay it yourself."
-            )
-    return ""
-
-
-def choose_self_pay(case: Case, *, by) -> Decimal:
-    """The patient pays themselves, at the price shown to them; from awaiting_insurance the case
-    goes on to the queue at once. Returns the price.
-
-    Original Medicare: only after the patient signed an Advance Beneficiary Notice choosing not
-    to bill Medicare (option 2, `sign_advance_beneficiary_notice`). Medicaid and CHIP: not for a
-    service the plan covers.
-    """
-    refusal = self_pay_refusal(case)
-    if refusal:
-        raise CaseError(refusal)
-    insurance = CaseInsurance.objects.filter(case=case).first()
-    if (
-        insurance is not None
-        and insurance.plan_type == PlanType.MEDICARE
-        and insurance.abn_option != "2"
-    ):
-        raise CaseError(
-            "Before you pay yourself instead of using Medicare, read and sign the Advance "
-            "Beneficiary Notice."
-        )
-    price = self_pay_price(case)
-    now = timezone.now()
-    with transaction.atomic():
-        insurance, _ = CaseInsurance.objects.get_or_create(
-            case=case, defaults={"plan_type": PlanType.NONE}
-        )
-        claimed = CaseInsurance.objects.filter(
-            pk=insurance.pk, self_pay_chosen_at__isnull=True
-        ).update(self_pay_chosen_at=now, self_pay_price=price)
-        if not claimed and insurance.plan_type != PlanType.NONE:
-            raise CaseError("You have already chosen to pay yourself.")
-        add_to_timeline(case, by, f"Chose to pay themselves: {coverage.money(price)}.")
-        if case.status == Case.Status.AWAITING_INSURANCE:
-            transition(
-                case,
-                to=Case.Status.QUEUED,
-                allowed_from=[Case.Status.AWAITING_INSURANCE],
-                by=by,
-                message=f"Insurance cleared: the patient pays {coverage.money(price)}.",
-            )
-    refresh_coverage(case)
-    from .statements import issue_good_faith_estimate  # the estimate reads this module
-
-    issue_good_faith_estimate(case, by=by)
-    return price
-
-
-ABN_OPTIONS = ("1", "2")
-
-
-def advance_beneficiary_notice_text(case: Case, *, option: str, signed_name: str, on: date) -> str:
-    """The Advance Beneficiary Notice as the patient reads and signs it (the elements of Form
-    CMS-R-131: notifier, patient, service, why Medicare may not pay, estimated cost, options)."""
-    insurance = CaseInsurance.objects.select_related("plan__payer").get(case=case)
-    price = price_list()[case.review_type or coverage.RADIOLOGY]
-    check = current_coverage(case)
-    return render_to_string(
-        "insurance/advance_beneficiary_notice.txt",
-        {
-            "case": case,
-            "insurance": insurance,
-            "price": price,
-            "amount": coverage.money(price.self_pay),
-            "why": check.result["covered"]["reason"] if check else "",
-            "option": option,
-            "signed_name": signed_name,
-            "on": on,
-            "provider_name": settings.PROVIDER_NAME,
-            "provider_address": settings.PROVIDER_ADDRESS,
-        },
-    ).strip()
-
-
-def sign_advance_beneficiary_notice(case: Case, *, by, option: str, signed_name: str) -> None:
-    """Original Medicare: the patient signs the Advance Beneficiary Notice before the service.
-
-    Option 1: bill Medicare anyway; the patient pays if Medicare does not (and can appeal).
-    Option 2: do not bill Medicare; the patient pays now (`choose_self_pay` follows).
-    Option 3 (no service) is not signing at all.
-    """
-    if case.status not in PATIENT_SELF_PAY_FROM:
-        raise CaseError("Your request is already with a specialist; write to your coordinator.")
-    insurance = CaseInsurance.objects.filter(case=case).first()
-    if insurance is None or insurance.plan_type != PlanType.MEDICARE:
-        raise CaseError("The Advance Beneficiary Notice is for Original Medicare only.")
-    if option not in ABN_OPTIONS:
-        raise CaseError("Choose option 1 or option 2.")
-    name = " ".join(signed_name.split())
-    if not name:
-        raise CaseError("Type your full name to sign.")
-    now = timezone.now()
-    text = advance_beneficiary_notice_text(
-        case, option=option, signed_name=name, on=timezone.localdate(now)
-    )
-    with transaction.atomic():
-        CaseInsurance.objects.filter(pk=insurance.pk).update(
-            abn_option=option, abn_signed_name=name, abn_signed_at=now, abn_text=text
-        )
-        add_to_timeline(
-            case,
-            by,
-            f"Advance Beneficiary Notice signed: option {option} ("
-            + ("bill Medicare" if option == "1" else "do not bill Medicare; pay now")
-            + ").",
-        )
-    if option == "2":
-        choose_self_pay(case, by=by)
-        return
-    refresh_coverage(case)
-    if case.status == Case.Status.AWAITING_INSURANCE:
-        clear_if_ready(case, by=by, because="Advance Beneficiary Notice signed (option 1).")
-
-
-def submit_referral_details(
-    case: Case, *, by, physician_name: str, physician_npi: str = "", physician_phone: str = ""
-) -> CaseReferral:
-    """The patient names the doctor who referred them; a coordinator checks it with the office."""
-    if case.status in (Case.Status.IN_REVIEW, Case.Status.REPORT_READY, Case.Status.CLOSED):
-        raise CaseError("Your request is already with a specialist.")
-    with transaction.atomic():
-        referral, _ = CaseReferral.objects.get_or_create(case=case)
-        updated = CaseReferral.objects.filter(
-            pk=referral.pk,
-            status__in=[
-                CaseReferral.Status.NEEDED,
-                CaseReferral.Status.REJECTED,
-                CaseReferral.Status.RECEIVED,
-            ],
-        ).update(
-            physician_name=physician_name,
-            physician_npi=physician_npi,
-            physician_phone=physician_phone,
-            status=CaseReferral.Status.RECEIVED,
-            received_at=timezone.now(),
-        )
-        if not updated:
-            raise CaseError("Your referral is already on file.")
-        add_to_timeline(case, by, "Referring doctor's details given: a coordinator checks them.")
-    referral.refresh_from_db()
-    return referral
-
-
-# --- Prior authorisation --------------------------------------------------------------------------
-
-
-def _claim(item: models.Model, *, allowed_from: list[str], what: str, **fields) -> None:
-    """Change a paperwork item's status with a conditional UPDATE, or explain why not."""
-    model = type(item)
-    updated = model.objects.filter(pk=item.pk, status__in=allowed_from).update(**fields)
-    if updated != 1:
-        item.refresh_from_db(fields=["status"])
-        raise CaseError(f"This {what} is {item.get_status_display().lower()}: not possible now.")
-    for name, value in fields.items():
-        setattr(item, name, value)
-
-
-def _payer(case: Case) -> str:
-    insurance = CaseInsurance.objects.select_related("plan__payer").filter(case=case).first()
-    if insurance and insurance.plan:
-        return insurance.plan.payer.name
-    return (insurance and insurance.insurer_name) or "the insurer"
-
-
-def decision_due(pa: PriorAuthorization, *, requested_at: datetime) -> datetime | None:
-    """When the plan must have decided: its type's standard days, or the expedited hours when
-    the request was marked expedited (dated table, in force on the day of the request)."""
-    insurance = CaseInsurance.objects.select_related("plan").filter(case=pa.case).first()
-    plan = insurance.plan if insurance else None
-    time = decision_time(plan, on=timezone.localdate(requested_at))
-    if time is None:
-        return None
-    if pa.expedited:
-        return requested_at + timedelta(hours=time.expedited_hours)
-    # Calendar days: the same local hour that many days on, whatever the clocks did between.
-    return timezone.localtime(requested_at) + timedelta(days=time.standard_days)
-
-
-def record_prior_auth_requested(pa: PriorAuthorization, *, by, reference_number: str = "") -> None:
-    """needed or denied -> requested: the coordinator sent the request (again, on appeal), as
-    standard or expedited; the day the plan must decide by goes with it."""
-    S = PriorAuthorization.Status
-    reference = reference_number.strip() or pa.reference_number
-    now = timezone.now()
-    due = decision_due(pa, requested_at=now)
-    with transaction.atomic():
-        _claim(
-            pa,
-            allowed_from=[S.NEEDED, S.DENIED],
-            what="prior authorization",
-            status=S.REQUESTED,
-            requested_at=now,
-            decision_due_at=due,
-            reference_number=reference,
-        )
-        ref = f" (reference {reference})" if reference else ""
-        what = "Expedited prior authorization" if pa.expedited else "Prior authorization"
-        when = f"; decision due by {timezone.localtime(due):%b %-d, %Y, %-I:%M %p}" if due else ""
-        add_to_timeline(pa.case, by, f"{what} requested from {_payer(pa.case)}{ref}{when}.")
-
-
-def record_prior_auth_decision(
-    pa: PriorAuthorization,
-    *,
-    by,
-    approved: bool,
-    reference_number: str = "",
-    valid_until: date | None = None,
-    note: str = "",
-) -> bool:
-    """needed or requested -> approved or denied, as the insurer answered; an approval lets the
-    case go on to the queue when nothing else holds it. Returns whether the case moved on."""
-    S = PriorAuthorization.Status
-    reference = reference_number.strip() or pa.reference_number
-    if approved and not reference:
-        raise CaseError("Enter the insurer's reference number for the approval first.")
-    now = timezone.now()
-    case = pa.case
-    with transaction.atomic():
-        _claim(
-            pa,
-            allowed_from=[S.NEEDED, S.REQUESTED],
-            what="prior authorization",
-            status=S.APPROVED if approved else S.DENIED,
-            reference_number=reference,
-            valid_until=valid_until or pa.valid_until,
-            note=note or pa.note,
-            decided_at=now,
-            decided_by=by,
-            requested_at=pa.requested_at or now,
-        )
-        verdict = "approved" if approved else "denied"
-        ref = f" (reference {reference})" if reference else ""
-        add_to_timeline(
-            case,
-            by,
-            f"Prior authorization {verdict} by {_payer(case)}{ref}; recorded by {_actor_name(by)}.",
-        )
-        if approved:
-            return clear_if_ready(case, by=by, because="prior authorization approved.")
-    return False
-
-
-# --- Referral -------------------------------------------------------------------------------------
-
-
-def accept_referral(referral: CaseReferral, *, by) -> bool:
-    """needed or received -> on file, once there is a letter or the doctor's details."""
-    S = CaseReferral.Status
-    if referral.letter_id is None:
-        letter = referral.case.documents.filter(kind=Document.Kind.REFERRAL_LETTER).last()
-        if letter is not None:
-            CaseReferral.objects.filter(pk=referral.pk).update(letter=letter)
-            referral.letter = letter
-    if referral.letter_id is None and not referral.physician_name:
-        raise CaseError("Attach the referral letter or enter the referring doctor first.")
-    with transaction.atomic():
-        _claim(
-            referral,
-            allowed_from=[S.NEEDED, S.RECEIVED, S.REJECTED],
-            what="referral",
-            status=S.ACCEPTED,
-            decided_at=timezone.now(),
-            decided_by=by,
-        )
-        add_to_timeline(referral.case, by, f"Referral on file; checked by {_actor_name(by)}.")
-        return clear_if_ready(referral.case, by=by, because="referral on file.")
-
-
-def reject_referral(referral: CaseReferral, *, by, note: str) -> None:
-    """received -> not valid: the patient is asked for a new one (the note says why)."""
-    S = CaseReferral.Status
-    with transaction.atomic():
-        _claim(
-            referral,
-            allowed_from=[S.NEEDED, S.RECEIVED, S.ACCEPTED],
-            what="referral",
-            status=S.REJECTED,
-            note=note,
-            decided_at=timezone.now(),
-            decided_by=by,
-        )
-        why = f": {note}" if note else ""
-        add_to_timeline(referral.case, by, f"Referral not accepted{why}. Please send a new one.")
-
-
-# --- Network gap exception ------------------------------------------------------------------------
-
-
-def network_gap_letter(
-    case: Case, *, subspecialty: Subspecialty, on: date, clinical_reason: str = ""
-) -> str:
-    """The letter to the insurer asking for the exception, as text (the PDF is made from it).
-
-    It says what we know: none of the specialists on our roster is in the plan's network; not
-    that the plan has none.
-    """
-    insurance = CaseInsurance.objects.select_related("plan__payer").get(case=case)
-    plan = insurance.plan
-    roster = ReviewerProfile.objects.filter(is_active=True, subspecialties=subspecialty).count()
-    return render_to_string(
-        "insurance/letters/network_gap.txt",
-        {
-            "case": case,
-            "insurance": insurance,
-            "plan": plan,
-            "payer": plan.payer if plan else None,
-            "subspecialty": subspecialty,
-            "date": on,
-            "clinical_reason": clinical_reason.strip(),
-            "roster_count": roster,
-        },
-    ).strip()
-
-
-def network_gap_letter_text(exception: NetworkGapException) -> str:
-    """The letter as it stands: as sent once sent; a draft is made afresh from the coordinator's
-    clinical reason and today's date."""
-    if exception.status != NetworkGapException.Status.DRAFT:
-        return exception.letter_text
-    return network_gap_letter(
-        exception.case,
-        subspecialty=exception.subspecialty,
-        on=timezone.localdate(),
-        clinical_reason=exception.clinical_reason,
-    )
-
-
-def network_gap_letter_pdf(exception: NetworkGapException) -> bytes:
-    """The letter as it stands, as the PDF the patient and coordinators get."""
-    text = network_gap_letter_text(exception)
-    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
-    return render_pdf(
-        "insurance/pdf/network_gap_letter.html",
-        {"case": exception.case, "paragraphs": paragraphs},
-    )
-
-
-def request_network_gap_exception(case: Case, *, by) -> NetworkGapException:
-    """Prepare the letter asking the insurer to pay an out-of-network reviewer as in network.
-
-    Only when no reviewer of the case's kind on our roster is in the plan's network. A
-    coordinator adds the clinical reason before sending it. Asking twice returns the first.
-    """
-    existing = NetworkGapException.objects.filter(case=case).first()
-    if existing is not None:
-        return existing
-    check = refresh_coverage(case)
-    if check is None or not check.result["network_gap"]:
-        raise CaseError("An in-network specialist is available, so no exception is needed.")
-    subspecialty = case_subspecialty(case)
-    today = timezone.localdate()
-    with transaction.atomic():
-        exception, created = NetworkGapException.objects.get_or_create(
-            case=case,
-            defaults={
-                "subspecialty": subspecialty,
-                "letter_text": network_gap_letter(case, subspecialty=subspecialty, on=today),
-                "letter_date": today,
-            },
-        )
-        if created:
-            add_to_timeline(
-                case,
-                by,
-                f"Network gap exception letter to {_payer(case)} prepared: none of the "
-                f"{subspecialty.specialist_title.lower()}s who review for us is in your plan's "
-                "network.",
-            )
-    return exception
-
-
-def mark_exception_sent(exception: NetworkGapException, *, by, reference_number: str = "") -> None:
-    """draft or denied -> sent: the coordinator sent the letter (again, on appeal); the letter is
-    kept as sent, with the clinical reason the coordinator gave."""
-    S = NetworkGapException.Status
-    reference = reference_number.strip() or exception.reference_number
-    if not exception.clinical_reason.strip():
-        raise CaseError("Write the clinical reason first: it goes into the letter.")
-    today = timezone.localdate()
-    letter = network_gap_letter(
-        exception.case,
-        subspecialty=exception.subspecialty,
-        on=today,
-        clinical_reason=exception.clinical_reason,
-    )
-    with transaction.atomic():
-        _claim(
-            exception,
-            allowed_from=[S.DRAFT, S.DENIED],
-            what="network gap exception",
-            status=S.SENT,
-            sent_at=timezone.now(),
-            reference_number=reference,
-            letter_text=letter,
-            letter_date=today,
-        )
-        add_to_timeline(
-            exception.case, by, f"Network gap exception request sent to {_payer(exception.case)}."
-        )
-
-
-def record_exception_decision(
-    exception: NetworkGapException, *, by, granted: bool, reference_number: str = "", note: str = ""
-) -> bool:
-    """sent -> granted or denied; a grant lets the case go on when nothing else holds it."""
-    S = NetworkGapException.Status
-    reference = reference_number.strip() or exception.reference_number
-    case = exception.case
-    with transaction.atomic():
-        _claim(
-            exception,
-            allowed_from=[S.SENT],
-            what="network gap exception",
-            status=S.GRANTED if granted else S.DENIED,
-            reference_number=reference,
-            note=note or exception.note,
-            decided_at=timezone.now(),
-            decided_by=by,
-        )
-        verdict = "granted" if granted else "denied"
-        ref = f" (reference {reference})" if reference else ""
-        add_to_timeline(
-            case,
-            by,
-            f"Network gap exception {verdict} by {_payer(case)}{ref}; recorded by "
-            f"{_actor_name(by)}.",
-        )
-        if granted:
-            return clear_if_ready(case, by=by, because="network gap exception granted.")
-    return False
 
 
 # --- Coordinator edits of what the patient told us ------------------------------------------------
@@ -1041,7 +731,7 @@ def update_insurance_by_coordinator(insurance: CaseInsurance, *, by, fields: lis
     open what the new plan needs and let the case go on if nothing holds it."""
     insurance.save(update_fields=[*fields, "updated_at"])
     case = insurance.case
-    add_to_timeline(case, by, f"Insurance details updated by {_actor_name(by)}.")
+    add_to_timeline(case, by, f"Insurance details updated by {actor_name(by)}.")
     refresh_coverage(case)
     if case.status == Case.Status.AWAITING_INSURANCE:
         open_paperwork(case)

@@ -6,12 +6,14 @@ Computing may run the coverage check again (`services.current_coverage`), so it 
 per page view, in the view, never while a template renders.
 """
 
+import contextlib
 from dataclasses import dataclass
 from decimal import Decimal
 
+from requests_app.access import latest_related
 from requests_app.models import Case
 
-from . import services
+from . import self_payment, services
 from .coverage import money
 from .models import (
     CaseInsurance,
@@ -20,6 +22,27 @@ from .models import (
     NetworkGapException,
     PriorAuthorization,
 )
+
+# What a case page loads with the case (select_related, and annotated: `page_annotations`) so
+# that the box costs no query of its own but the price list.
+PAGE_RELATED = (
+    "insurance__plan__payer",
+    "prior_authorization",
+    "referral",
+    "network_gap_exception",
+    "reviewer_choice__reviewer",
+    "latest_coverage_check",
+)
+
+
+def page_annotations() -> dict:
+    """The annotations `PAGE_RELATED` needs on the case's query."""
+    return {
+        "has_signed_second_opinion": services.signed_second_opinion(),
+        "latest_coverage_check": latest_related(
+            "coverage_checks", CoverageCheck, services.CHECKS_NEWEST_FIRST
+        ),
+    }
 
 
 @dataclass(frozen=True)
@@ -55,27 +78,35 @@ class InsuranceStatus:
 
 
 def insurance_status(case: Case) -> InsuranceStatus | None:
-    """None until the patient has answered the insurance step."""
-    insurance = CaseInsurance.objects.select_related("plan__payer").filter(case=case).first()
+    """None until the patient has answered the insurance step.
+
+    Reads the case's insurance rows from the case when its page loaded them with it
+    (`PAGE_RELATED`). Call it inside `services.coverage_checked_once` to share the check with
+    the rest of the page (and, read-only, to write nothing).
+    """
+    insurance = services.case_insurance(case)
     if insurance is None:
         return None
     waiting = case.status == Case.Status.AWAITING_INSURANCE
     # The blockers read the same check: run the rules once for the whole box.
-    with services.coverage_checked_once():
+    with contextlib.ExitStack() as stack:
+        if not services.in_coverage_scope():
+            stack.enter_context(services.coverage_checked_once())
         check = services.current_coverage(case)
         blockers = services.insurance_blockers(case) if waiting else []
-        refusal = services.self_pay_refusal(case)
+        refusal = self_payment.self_pay_refusal(case)
+        price = self_payment.self_pay_price(case)
     return InsuranceStatus(
         insurance=insurance,
         check=check,
-        prior_authorization=PriorAuthorization.objects.filter(case=case).first(),
-        referral=CaseReferral.objects.filter(case=case).first(),
-        exception=NetworkGapException.objects.filter(case=case).first(),
+        prior_authorization=services.prior_authorization(case),
+        referral=services.case_referral(case),
+        exception=services.network_gap_exception(case),
         blockers=blockers,
-        self_pay_price=services.self_pay_price(case),
+        self_pay_price=price,
         can_choose_self_pay=(
             not insurance.is_self_pay
-            and case.status in services.PATIENT_SELF_PAY_FROM
+            and case.status in self_payment.PATIENT_SELF_PAY_FROM
             and not refusal
         ),
     )

@@ -16,14 +16,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from requests_app.access import get_case_for_patient
-from requests_app.audit import record_access, refusals_audited
+from requests_app.audit import refusals_audited, serve_file
 from requests_app.forms import InsuranceForm
-from requests_app.models import AuditEvent
 from requests_app.services import CaseError
 from reviewers import services as reviewer_services
-from secondopinion.pdf import pdf_response, render_pdf
+from secondopinion.pdf import render_pdf
 
-from . import assignment, services, statements
+from . import assignment, paperwork, self_payment, services, statements
 from .client import plan_rules
 from .coverage import money, service_codes
 from .models import CaseInsurance, NetworkGapException, PlanType
@@ -64,8 +63,11 @@ def coverage_preview(request: HttpRequest, code: UUID) -> HttpResponse:
             has_referral=data.get("has_referral", ""),
         )
         preview = services.evaluate(case, insurance).result.as_dict()
+    question = form.non_field_errors()
     return render(
-        request, "insurance/_coverage.html", {"coverage": preview, "preview": True, "case": case}
+        request,
+        "insurance/_coverage.html",
+        {"coverage": preview, "preview": True, "case": case, "question": question},
     )
 
 
@@ -99,30 +101,30 @@ def self_pay(request: HttpRequest, code: UUID) -> HttpResponse:
     if request.method == "POST" and (form is None or form.is_valid()):
         try:
             if form is None:
-                price = services.choose_self_pay(case, by=request.user)
+                price = self_payment.choose_self_pay(case, by=request.user)
                 done = f"You chose to pay yourself: {money(price)}."
             else:
-                services.sign_advance_beneficiary_notice(case, by=request.user, **_abn(form))
+                paperwork.sign_advance_beneficiary_notice(case, by=request.user, **_abn(form))
                 done = (
                     "You signed the notice: we bill Medicare, and you pay only if it does not."
                     if form.cleaned_data["option"] == "1"
-                    else f"You chose to pay yourself: {money(services.self_pay_price(case))}."
+                    else f"You chose to pay yourself: {money(self_payment.self_pay_price(case))}."
                 )
         except CaseError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, done)
         return _case_page(case)
-    if case.status not in services.PATIENT_SELF_PAY_FROM:
+    if case.status not in self_payment.PATIENT_SELF_PAY_FROM:
         raise Http404("Too late to choose.")
     price_row = services.price_list()[case.review_type or "radiology"]
     context = {
         "case": case,
         "price": price_row,
         "amount": money(price_row.self_pay),
-        "refusal": services.self_pay_refusal(case),
+        "refusal": self_payment.self_pay_refusal(case),
         "abn_form": form,
-        "abn": services.advance_beneficiary_notice_text(
+        "abn": paperwork.advance_beneficiary_notice_text(
             case, option="", signed_name="", on=timezone.localdate()
         )
         if medicare
@@ -143,7 +145,7 @@ def referral(request: HttpRequest, code: UUID) -> HttpResponse:
     form = ReferralForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.submit_referral_details(case, by=request.user, **form.cleaned_data)
+            paperwork.submit_referral_details(case, by=request.user, **form.cleaned_data)
         except CaseError as exc:
             messages.error(request, str(exc))
         else:
@@ -159,7 +161,7 @@ def referral(request: HttpRequest, code: UUID) -> HttpResponse:
 def network_gap_request(request: HttpRequest, code: UUID) -> HttpResponse:
     case = get_case_for_patient(request.user, code)
     try:
-        services.request_network_gap_exception(case, by=request.user)
+        paperwork.request_network_gap_exception(case, by=request.user)
     except CaseError as exc:
         messages.error(request, str(exc))
     else:
@@ -179,16 +181,25 @@ def network_gap_letter(request: HttpRequest, code: UUID, letter: UUID) -> HttpRe
     ):
         case = get_case_for_patient(request.user, code)
     exception = get_object_or_404(NetworkGapException, case=case, code=letter)
-    record_access(
+    return _pdf(
         request,
-        action=AuditEvent.Action.DOWNLOAD,
+        paperwork.network_gap_letter_pdf(exception),
+        case=case,
         target_type="network_gap_letter",
         target_code=exception.code,
-        case_code=case.code,
+        filename=f"network-gap-exception-{case.short_code}.pdf",
     )
-    return pdf_response(
-        services.network_gap_letter_pdf(exception),
-        f"network-gap-exception-{case.short_code}.pdf",
+
+
+def _pdf(request, pdf: bytes, *, case, target_type: str, target_code, filename: str):
+    return serve_file(
+        request,
+        pdf,
+        case=case,
+        target_type=target_type,
+        target_codes=[target_code],
+        content_type="application/pdf",
+        filename=filename,
     )
 
 
@@ -201,13 +212,6 @@ def cost_summary(request: HttpRequest, code: UUID) -> HttpResponse:
     check = services.current_coverage(case)
     if insurance is None or check is None:
         raise Http404("No insurance details yet.")
-    record_access(
-        request,
-        action=AuditEvent.Action.DOWNLOAD,
-        target_type="cost_summary",
-        target_code=check.pk,
-        case_code=case.code,
-    )
     price = services.price_list()[case.review_type or "radiology"]
     billed = plan_rules(insurance.plan) if insurance.plan and not insurance.is_self_pay else None
     pdf = render_pdf(
@@ -225,7 +229,14 @@ def cost_summary(request: HttpRequest, code: UUID) -> HttpResponse:
             "issued": timezone.localdate(),
         },
     )
-    return pdf_response(pdf, f"cost-estimate-{case.short_code}.pdf")
+    return _pdf(
+        request,
+        pdf,
+        case=case,
+        target_type="cost_summary",
+        target_code=check.pk,
+        filename=f"cost-estimate-{case.short_code}.pdf",
+    )
 
 
 @login_required
@@ -241,17 +252,17 @@ def good_faith_estimate(request: HttpRequest, code: UUID) -> HttpResponse:
     except CaseError as exc:
         messages.info(request, str(exc))
         return _case_page(case)
-    record_access(
-        request,
-        action=AuditEvent.Action.DOWNLOAD,
-        target_type="good_faith_estimate",
-        target_code=estimate.code,
-        case_code=case.code,
-    )
     pdf = render_pdf(
         "insurance/pdf/good_faith_estimate.html", statements.estimate_context(estimate)
     )
-    return pdf_response(pdf, f"good-faith-estimate-{case.short_code}.pdf")
+    return _pdf(
+        request,
+        pdf,
+        case=case,
+        target_type="good_faith_estimate",
+        target_code=estimate.code,
+        filename=f"good-faith-estimate-{case.short_code}.pdf",
+    )
 
 
 @login_required
@@ -267,15 +278,14 @@ def itemized_statement(request: HttpRequest, code: UUID) -> HttpResponse:
     except CaseError as exc:
         messages.info(request, str(exc))
         return _case_page(case)
-    record_access(
+    return _pdf(
         request,
-        action=AuditEvent.Action.DOWNLOAD,
+        render_pdf("insurance/pdf/itemized_statement.html", context),
+        case=case,
         target_type="itemized_statement",
         target_code=case.code,
-        case_code=case.code,
+        filename=f"itemized-statement-{case.short_code}.pdf",
     )
-    pdf = render_pdf("insurance/pdf/itemized_statement.html", context)
-    return pdf_response(pdf, f"itemized-statement-{case.short_code}.pdf")
 
 
 @login_required

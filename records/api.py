@@ -22,6 +22,7 @@ from requests_app.services import CaseError
 
 from . import multipart, services
 from .models import Upload, UploadFile
+from .request_body import RequestBody
 
 REFUSALS = (services.RecordError, CaseError, multipart.MultipartError)
 MAX_JSON_BYTES = 256 * 1024
@@ -206,7 +207,7 @@ def part_put(request: HttpRequest, token: str) -> HttpResponse:
         part = backend.write_part(
             row.multipart_id,
             claim["n"],
-            request,
+            RequestBody(request, length),
             length=length,
             max_bytes=settings.UPLOAD_PART_MAX_BYTES,
             file_size=row.size,

@@ -9,11 +9,13 @@ Policy, and why:
   ``zipfile`` builds one object per member), declared total size, per-member compression ratio
   (above a small floor: a blank 512x512 slice legitimately deflates 1000:1) and the whole
   archive's ratio (catches "overlapping member" bombs whose members each look modest).
-* One bad member refuses the WHOLE archive (nothing is extracted): an archive carrying a path
-  escape, a symlink, a password or a method we cannot read was not made by a hospital's export,
-  and a partial study extracted silently is worse for the patient than a clear "make the zip
-  again". The same holds for refusals that happen while writing (bad CRC, lying sizes): what this
-  call wrote is removed again.
+* A member that cannot be written safely or soundly is left out and the rest is kept: a path
+  escape or a symlink (``archive_unsafe_members``), a method we cannot read, a stored member whose
+  sizes disagree, or a bad CRC or short data while writing (``archive_damaged_members``). The
+  patient reads how many files were left out and why, never the members' names (an attack string
+  is not something to show). What cannot be judged member by member refuses the WHOLE archive
+  (nothing is extracted): a password, two members with one path, and anything over the size
+  budget; what this call wrote is then removed again.
 * Only "stored" and "deflated" members are read. ``zipfile`` bounds the output of one read only
   for deflate (it passes ``max_length`` to zlib); its bzip2 and LZMA readers expand a whole input
   block at once, which a crafted member turns into gigabytes in memory. Windows and macOS write
@@ -58,6 +60,9 @@ _READABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _FLAG_ENCRYPTED = 0x1
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _END_RECORD = struct.Struct("<4s4H2LH")
+# Problem codes of the members left out of an archive whose other members are kept.
+_UNSAFE_MEMBERS: Final = "archive_unsafe_members"
+_DAMAGED_MEMBERS: Final = "archive_damaged_members"
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_END_RECORD = struct.Struct("<4sQ2H2L4Q")
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
@@ -171,10 +176,12 @@ def _extract(
     written = _Written()
     try:
         with open_regular_file(zip_path) as fp:
-            zf, members = _open_checked(fp, limits, label, budget)
+            zf, members, left_out = _open_checked(fp, limits, label, budget)
             with zf:
                 dest.mkdir(parents=True, exist_ok=True)
-                nested = _write_members(zf, members, dest, limits, label, budget, written, result)
+                nested = _write_members(
+                    zf, members, dest, limits, label, budget, written, result, left_out
+                )
     except _Refused as refused:
         _undo(written, result, budget)
         result.problems.append(refused.problem)
@@ -185,6 +192,9 @@ def _extract(
             raise
         result.problems.append(make("corrupt_archive", label))
         return result
+    for code, count in left_out.items():
+        if count:
+            result.problems.append(make(code, label, count=count))
     for rel in nested:
         _extract_nested(dest, rel, limits, label, depth, budget, result)
     return result
@@ -200,8 +210,9 @@ def _undo(written: _Written, result: ExtractResult, budget: _Budget) -> None:
 
 def _open_checked(
     fp: BinaryIO, limits: Limits, label: str, budget: _Budget
-) -> tuple[zipfile.ZipFile, list[tuple[zipfile.ZipInfo, PurePosixPath]]]:
-    """Judge the archive on its end record and central directory; return it open, or refuse."""
+) -> tuple[zipfile.ZipFile, list[tuple[zipfile.ZipInfo, PurePosixPath]], dict[str, int]]:
+    """Judge the archive on its end record and central directory; return it open with the
+    members to write and how many were left out (by problem code), or refuse."""
     size = os.fstat(fp.fileno()).st_size
     directory = _read_central_directory(fp, size, limits, label)
     # Counting signatures is an upper bound on the members and costs one C loop: it refuses
@@ -213,13 +224,14 @@ def _open_checked(
         infos = zf.infolist()
     except Exception as exc:  # zipfile raises many types on crafted input
         raise _Refused(make("corrupt_archive", label)) from exc
+    left_out = {_UNSAFE_MEMBERS: 0, _DAMAGED_MEMBERS: 0}
     try:
-        members = _check_members(infos, size, limits, label, budget)
+        members = _check_members(infos, size, limits, label, budget, left_out)
     except BaseException:
         zf.close()
         raise
     budget.members_left -= len(infos)
-    return zf, members
+    return zf, members, left_out
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +280,12 @@ def _read_zip64_end(fp: BinaryIO, end_record_at: int, label: str) -> tuple[int, 
 
 
 def _check_members(
-    infos: list[zipfile.ZipInfo], archive_size: int, limits: Limits, label: str, budget: _Budget
+    infos: list[zipfile.ZipInfo],
+    archive_size: int,
+    limits: Limits,
+    label: str,
+    budget: _Budget,
+    left_out: dict[str, int],
 ) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
     if len(infos) > budget.members_left:
         raise _Refused(make("archive_too_large", label))
@@ -280,11 +297,14 @@ def _check_members(
             raise _Refused(make("encrypted_archive", label))
         rel = _safe_member_path(info)
         if rel is None:
-            raise _Refused(make("unsafe_archive_path", where))
-        if info.compress_type not in _READABLE_METHODS:
-            raise _Refused(make("corrupt_archive", where))
-        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-            raise _Refused(make("corrupt_archive", where))  # a stored member cannot shrink
+            left_out[_UNSAFE_MEMBERS] += 1
+            continue
+        # A stored member cannot shrink.
+        if info.compress_type not in _READABLE_METHODS or (
+            info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size
+        ):
+            left_out[_DAMAGED_MEMBERS] += 1
+            continue
         if _ratio_too_high(info.file_size, info.compress_size, limits):
             raise _Refused(make("archive_too_large", where))
         total += info.file_size
@@ -348,8 +368,12 @@ def _write_members(
     budget: _Budget,
     written: _Written,
     result: ExtractResult,
+    left_out: dict[str, int],
 ) -> list[str]:
-    """Write every member; return the relative paths of the ones that are themselves zips."""
+    """Write every member; return the relative paths of the ones that are themselves zips.
+
+    A member found damaged while it is written (bad CRC, short data) is removed and counted in
+    ``left_out``; the others are kept."""
     root = Path(os.path.realpath(dest))
     checked_dirs: set[Path] = set()
     nested: list[str] = []
@@ -360,7 +384,16 @@ def _write_members(
             continue
         _make_dirs(target.parent, root, checked_dirs, written, label)
         where = _join(label, rel.as_posix())
-        produced, looks_like_zip = _copy_member(zf, info, target, limits, where, budget, written)
+        try:
+            produced, looks_like_zip = _copy_member(
+                zf, info, target, limits, where, budget, written
+            )
+        except _Refused as refused:
+            if refused.problem.code != "corrupt_archive":
+                raise
+            target.unlink(missing_ok=True)
+            left_out[_DAMAGED_MEMBERS] += 1
+            continue
         result.bytes_written += produced
         result.files.append(rel.as_posix())
         if looks_like_zip or rel.suffix.lower() == ".zip":

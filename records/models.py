@@ -1,4 +1,5 @@
 import uuid
+from datetime import date, datetime
 
 from django.conf import settings
 from django.db import models
@@ -88,8 +89,21 @@ class Upload(models.Model):
         return self.status in (self.Status.VALID, self.Status.INVALID, self.Status.FAILED)
 
     @property
+    def names_several_people(self) -> bool:
+        """Its images name several people: the patient says whose each study is."""
+        people = ("multiple_patients", "people_answered")
+        if "problems" in getattr(self, "_prefetched_objects_cache", {}):
+            return any(problem.code in people for problem in self.problems.all())
+        return self.problems.filter(code__in=people).exists()
+
+    @property
     def prefix(self) -> str:
-        return f"cases/{self.case.code}/uploads/{self.code}/"
+        return upload_prefix(self.case.code, self.code)
+
+
+def upload_prefix(case_code: uuid.UUID, upload_code: uuid.UUID) -> str:
+    """Where an upload's files are stored: under opaque codes, never a name."""
+    return f"cases/{case_code}/uploads/{upload_code}/"
 
 
 class UploadFile(models.Model):
@@ -114,6 +128,8 @@ class UploadFile(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     # Filled as the bytes pass through us: on completion on disk, by the worker on S3.
     sha256 = models.CharField(max_length=64, blank=True)
+    # Taken with the SHA-256, in the same pass; empty on files stored before it was kept.
+    crc32 = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["relative_path"]
@@ -153,7 +169,17 @@ class UploadProblem(models.Model):
 
 
 class Study(models.Model):
-    """A DICOM study found in an upload (headers only; no patient identifiers kept here)."""
+    """A DICOM study found in an upload (headers only).
+
+    No patient identifiers are kept here, with one exception: when an upload holds images of
+    several people, each study keeps the name and birth date its images give, so that the
+    patient who uploaded them can say which study is of the person the request is for.
+    """
+
+    class Person(models.TextChoices):
+        UNANSWERED = "", "Not answered yet"
+        REQUESTED = "requested", "The person this request is for"
+        OTHER_NAME = "other_name", "The person this request is for, under another name"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey("requests_app.Case", on_delete=models.CASCADE, related_name="studies")
@@ -165,6 +191,12 @@ class Study(models.Model):
     study_date = models.CharField(max_length=8, blank=True)
     series_count = models.PositiveIntegerField(default=0)
     instance_count = models.PositiveIntegerField(default=0)
+    patient_name = models.CharField("name in the images", max_length=200, blank=True)
+    patient_birth_date = models.CharField("birth date in the images", max_length=8, blank=True)
+    person = models.CharField(
+        "whose images (the patient's answer)", max_length=12, choices=Person.choices, blank=True
+    )
+    person_explanation = models.TextField("the patient's explanation", blank=True)
 
     class Meta:
         ordering = ["upload", "study_date", "pk"]
@@ -172,6 +204,34 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.description or self.modalities or "Study"
+
+    @property
+    def name_in_images(self) -> str:
+        """The DICOM name ("FAMILY^GIVEN^MIDDLE") in reading order: "GIVEN MIDDLE FAMILY"."""
+        family, _, rest = self.patient_name.split("=")[0].partition("^")
+        given = " ".join(part for part in rest.split("^")[:2] if part)
+        return " ".join(part for part in (given, family) if part).strip()
+
+    @property
+    def taken_on(self) -> date | None:
+        """The study date the images give (DICOM DA), or None."""
+        try:
+            return datetime.strptime(self.study_date, "%Y%m%d").date()
+        except ValueError:
+            return None
+
+    @property
+    def far_from_exam_date(self) -> bool:
+        """More than 30 days between the images' date and the exam date the patient gave."""
+        given = self.case.exam_date
+        return bool(self.taken_on and given and abs((self.taken_on - given).days) > 30)
+
+    @property
+    def birth_date_in_images(self) -> date | None:
+        try:
+            return datetime.strptime(self.patient_birth_date, "%Y%m%d").date()
+        except ValueError:
+            return None
 
 
 class Series(models.Model):
@@ -340,3 +400,50 @@ class RecordsRequest(models.Model):
     @property
     def days_late(self) -> int:
         return max(0, -(self.days_left or 0))
+
+
+class DicomWebToken(models.Model):
+    """A bearer token for the read-only DICOMweb service, scoped to one share of a case or to
+    one reviewer's assignment of it. Only the token's SHA-256 is kept; it stops working when
+    its scope ends (the share expires or is revoked; the case is handed on or closed) or when
+    it is revoked itself."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    case = models.ForeignKey(
+        "requests_app.Case", on_delete=models.CASCADE, related_name="dicomweb_tokens"
+    )
+    share = models.ForeignKey(
+        "requests_app.Share",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="dicomweb_tokens",
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="dicomweb_tokens",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # When a request last opened it (to the minute), and when its holder revoked it.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                name="dicomweb_token_has_one_scope",
+                condition=(
+                    models.Q(share__isnull=False, reviewer__isnull=True)
+                    | models.Q(share__isnull=True, reviewer__isnull=False)
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"DICOMweb token {str(self.code)[:8]}"

@@ -51,8 +51,15 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     # --- single files -----------------------------------------------------------------------
     "not_dicom": (
         WARNING,
-        "This file is not a DICOM image. If it is a PDF of your report, add it under "
-        "'Original report' instead; the images must be the DICOM files from the CD or portal.",
+        "This file is not a scan file (DICOM), so we did not add it to your images. The scan "
+        "files are on the CD or the hospital's portal, often in a folder named DICOM; please "
+        "upload that folder. If this file is your report, add it under 'Original report'.",
+    ),
+    "photo": (
+        WARNING,
+        "This file is a photo or a screenshot (a JPEG or PNG picture), not the scan files "
+        "themselves, so we did not add it to your images. On a hospital CD the scan files are in "
+        "a folder named DICOM (or beside a file named DICOMDIR); please upload that folder.",
     ),
     "pdf_document": (
         WARNING,
@@ -61,8 +68,9 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     ),
     "unsupported_archive": (
         WARNING,
-        "We can only open .zip archives, so this file was not opened. Please upload the folder "
-        "itself, or make a .zip of it ('Compress' or 'Send to > Compressed folder').",
+        "This file is a packed archive of a kind we cannot open (we open .zip files only). "
+        "Please upload the folder itself, or make a .zip of it ('Compress' or 'Send to > "
+        "Compressed folder').",
     ),
     "truncated": (
         ERROR,
@@ -96,8 +104,8 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     ),
     "executable_preamble": (
         ERROR,
-        "This file contains a hidden program alongside the image, so for your safety we did not "
-        "accept it. Please ask the imaging centre for a fresh copy of your images.",
+        "We could not accept this file for safety. Please ask the imaging centre for a new copy "
+        "of your images.",
     ),
     "burned_in_annotation": (
         WARNING,
@@ -122,9 +130,20 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     # --- archives ---------------------------------------------------------------------------
     "unsafe_archive_path": (
         ERROR,
-        "This upload contains a file path that points outside its own folder, which we refuse "
-        "for safety. Please make the zip again from the original files, or upload the folder "
-        "itself.",
+        "We could not accept this file for safety. Please upload the folder from the CD itself, "
+        "or ask the imaging centre for a new copy.",
+    ),
+    "archive_unsafe_members": (
+        WARNING,
+        "We left {count} file{count_s} of this zip out for safety and kept its other images. If "
+        "images seem to be missing, please upload the folder from the CD itself, or ask the "
+        "imaging centre for a new copy.",
+    ),
+    "archive_damaged_members": (
+        WARNING,
+        "{count} file{count_s} in this zip {count_were} damaged, so we left {count_them} out and "
+        "kept its other images. If images seem to be missing, please make the zip again from "
+        "the original files, or upload the folder itself.",
     ),
     "archive_too_large": (
         ERROR,
@@ -150,8 +169,8 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     # --- DICOMDIR (the CD's index) ----------------------------------------------------------
     "dicomdir_missing_file": (
         WARNING,
-        "The CD's index (DICOMDIR) lists {count} image file(s) that are not in your upload. If "
-        "you left part of the CD out, please add the missing folders.",
+        "The CD's index (DICOMDIR) lists {count} image file{count_s} that {count_are} not in "
+        "your upload. If you left part of the CD out, please add the missing folders.",
     ),
     "dicomdir_unreadable": (
         WARNING,
@@ -167,22 +186,36 @@ CODES: Final[dict[str, tuple[str, str]]] = {
     ),
     "duplicate_instance": (
         WARNING,
-        "{count} file(s) were copies of images already in your upload; we kept one copy of each.",
+        "We left out {count} duplicate file{count_s} (the same image twice); your upload keeps "
+        "one copy of each image.",
     ),
     "multiple_patients": (
         ERROR,
-        "These images seem to belong to more than one person. Please upload only your own "
-        "images; if they are all yours, a coordinator will confirm this with you.",
+        "These images name more than one person (CDs often hold other people's scans too). "
+        "For each study below, tell us whether it is of the person this request is for.",
+    ),
+    # multiple_patients once every study is answered, and one of them is said to be the person
+    # this request is for under another name (or several names remain): a coordinator confirms.
+    "people_answered": (
+        WARNING,
+        "You told us whose each study is. A coordinator will confirm this with you before the "
+        "review.",
+    ),
+    "study_in_other_case": (
+        WARNING,
+        "You have already sent this study with another of your requests. If that is on purpose "
+        "(for example a new question about the same scan), you can go ahead; a coordinator will "
+        "check it.",
     ),
     "patient_mismatch": (
         WARNING,
-        "The name or date of birth stored in these images does not match your account. A "
-        "coordinator will check this with you before the review.",
+        "The name or date of birth stored in these images does not match the person this "
+        "request is for. A coordinator will check this with you before the review.",
     ),
     "missing_slices": (
         WARNING,
-        "A series of images seems to be missing about {missing} image(s). If your CD or "
-        "download has more files, please add them; otherwise a coordinator will check.",
+        "A series of images seems to be missing about {missing} image{missing_s}. If your CD "
+        "or download has more files, please add them; otherwise a coordinator will check.",
     ),
     "missing_views": (
         WARNING,
@@ -213,15 +246,35 @@ def make(code: str, path: str = "", **fmt: object) -> Problem:
     Raises KeyError for an unknown code: a typo must fail in tests, not reach a patient.
     """
     severity, template = CODES[code]
-    message = template.format_map(_Placeholders(fmt))
+    message = template.format_map(_Placeholders(_with_plurals(fmt)))
     return Problem(code=code, severity=severity, message=message, path=path)
+
+
+def _with_plurals(fmt: dict[str, object]) -> dict[str, object]:
+    """Each number ``n`` also fills ``{n_s}``, ``{n_are}``, ``{n_were}`` and ``{n_them}``, so a
+    message reads "1 file was" and "2 files were", never "1 files" or "file(s)"."""
+    words = dict(fmt)
+    for key, value in fmt.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            one = value == 1
+            words.setdefault(f"{key}_s", "" if one else "s")
+            words.setdefault(f"{key}_are", "is" if one else "are")
+            words.setdefault(f"{key}_were", "was" if one else "were")
+            words.setdefault(f"{key}_them", "it" if one else "them")
+    return words
 
 
 class _Placeholders(dict[str, object]):
     """A placeholder nobody filled reads as "some": a vaguer sentence beats a crash or braces."""
 
     def __missing__(self, key: str) -> str:
+        for ending, plural in _PLURALS.items():
+            if key.endswith(ending):
+                return plural  # "some files were", as "some" is plural
         return "some"
+
+
+_PLURALS: Final = {"_s": "s", "_are": "are", "_were": "were", "_them": "them"}
 
 
 def has_errors(problems: list[Problem] | tuple[Problem, ...]) -> bool:

@@ -1,19 +1,18 @@
 """Pages where a patient asks the facility that did the scan for their records, and the clock."""
 
-import io
 from uuid import UUID
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from requests_app.access import get_case_for_patient
-from requests_app.audit import record_access, refusals_audited
-from requests_app.models import AuditEvent, Case
+from requests_app.audit import refusals_audited, serve_file
+from requests_app.models import Case
 
 from . import facility_requests
 from .access_rules import right_of_access
@@ -296,18 +295,15 @@ def records_request_received(
 def _letter_response(
     request: HttpRequest, records_request: RecordsRequest, pdf: bytes, filename: str
 ) -> HttpResponse:
-    record_access(
+    return serve_file(
         request,
-        action=AuditEvent.Action.DOWNLOAD,
+        pdf,
+        case=records_request.case,
         target_type="records_request_letter",
-        target_code=records_request.code,
-        case_code=records_request.case.code,
+        target_codes=[records_request.code],
+        content_type="application/pdf",
+        filename=filename,
     )
-    response = FileResponse(
-        io.BytesIO(pdf), as_attachment=True, filename=filename, content_type="application/pdf"
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 @login_required

@@ -4,13 +4,13 @@ Storage I/O happens outside database transactions: a file is written first, then
 failure in between leaves an orphan file for the sweeper, never a row without its file.
 """
 
-import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO
 
+from celery import current_app
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -24,10 +24,11 @@ from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from requests_app import services as case_services
+from requests_app.access import set_loaded, with_rows
 from requests_app.models import Case, CaseEvent
 from requests_app.services import CaseError, add_to_timeline, ensure_editable, locked_editable
 
-from . import multipart, paths, tasks
+from . import digests, multipart, paths
 from .forms import EMPTY_FILE
 from .models import Document, Instance, Series, Study, Upload, UploadFile
 
@@ -94,11 +95,11 @@ def _read_head(fileobj: IO[bytes]) -> bytes:
     return head
 
 
-def _sha256(fileobj: IO[bytes]) -> str:
+def _digests(fileobj: IO[bytes]) -> digests.Digests:
     fileobj.seek(0)
-    digest = hashlib.file_digest(fileobj, "sha256").hexdigest()
+    taken = digests.of_file(fileobj)
     fileobj.seek(0)
-    return digest
+    return taken
 
 
 def check_pdf(uploaded: UploadedFile) -> int:
@@ -212,7 +213,7 @@ def add_document(case: Case, *, by, kind: str, uploaded: UploadedFile) -> Docume
         kind=kind,
         original_name=uploaded.name[-255:],
         size=uploaded.size,
-        sha256=_sha256(uploaded),
+        sha256=_digests(uploaded).sha256,
         page_count=pages,
         uploaded_by=by,
     )
@@ -229,6 +230,11 @@ def add_document(case: Case, *, by, kind: str, uploaded: UploadedFile) -> Docume
         default_storage.delete(document.file.name)
         raise
     return document
+
+
+def referral_letter(case: Case) -> Document | None:
+    """The referral letter the patient added last, if any (the insurer's paperwork sends it)."""
+    return case.documents.filter(kind=Document.Kind.REFERRAL_LETTER).last()
 
 
 def delete_document(document: Document, *, by) -> None:
@@ -319,7 +325,9 @@ def _received(upload: Upload, *, by) -> None:
         case=upload.case, actor=by, message=f"Images uploaded: {n} file{'s' if n != 1 else ''}."
     )
     upload_id = upload.pk
-    transaction.on_commit(lambda: tasks.validate_upload_task.delay(upload_id))
+    transaction.on_commit(
+        lambda: current_app.send_task("requests_app.tasks.validate_upload_task", args=[upload_id])
+    )
 
 
 def store_upload(
@@ -350,12 +358,14 @@ def store_upload(
     try:
         for index, uploaded in enumerate(files):
             raw = relative_paths[index] if index < len(relative_paths) else ""
+            taken = _digests(uploaded)
             row = UploadFile(
                 upload=upload,
                 relative_path=clean_relative_path(raw or uploaded.name, fallback=f"file-{index}"),
                 status=UploadFile.Status.COMPLETE,
                 size=uploaded.size,
-                sha256=_sha256(uploaded),
+                sha256=taken.sha256,
+                crc32=taken.crc32,
             )
             rows.append(row)
             default_storage.save(row.key, uploaded)
@@ -460,7 +470,7 @@ def complete_file(row: UploadFile, *, parts: list[multipart.Part]) -> UploadFile
             f"{filesizeformat(row.size)} announced. Please add it again."
         )
     UploadFile.objects.filter(pk=row.pk, status=UploadFile.Status.RECEIVING).update(
-        status=UploadFile.Status.COMPLETE, size=done.size, sha256=done.sha256
+        status=UploadFile.Status.COMPLETE, size=done.size, sha256=done.sha256, crc32=done.crc32
     )
     row.refresh_from_db()
     return row
@@ -506,7 +516,9 @@ def abort_file(row: UploadFile, *, by) -> None:
     multipart.backend().abort(row.key, row.multipart_id)
 
 
-def remove_checked_files(rows: Sequence[UploadFile], *, by, reason: str) -> int:
+def remove_checked_files(
+    rows: Sequence[UploadFile], *, by, reason: str, who: str = "The care team"
+) -> int:
     """Take files out of checked uploads (coordinators only; any case status).
 
     The images they held go, and so do series and studies left empty (with their previews); the
@@ -559,7 +571,7 @@ def remove_checked_files(rows: Sequence[UploadFile], *, by, reason: str) -> int:
             add_to_timeline(
                 case,
                 by,
-                f"The care team removed {n} image file{'s' if n != 1 else ''}: {reason}",
+                f"{who} removed {n} image file{'s' if n != 1 else ''}: {reason}",
             )
     # The rows are gone first: a failure here leaves a stray file, never a row without its file.
     for key in keys + previews:
@@ -717,3 +729,34 @@ def expire_abandoned_uploads(*, now) -> int:
         stored.discard()
         removed += 1
     return removed
+
+
+def uploads_for_page(case: Case) -> list[Upload]:
+    """The case's uploads with what `records/_upload.html` shows of each (studies, series,
+    problems) in three queries whatever their number."""
+    uploads = list(case.uploads.prefetch_related("problems"))
+    studies = with_rows(
+        Study.objects.filter(case=case),
+        "series",
+        order_by=("upload_id", "study_date", "pk"),
+        rows_order_by=("series_number", "pk"),
+    )
+    for upload in uploads:
+        upload.case = case
+        set_loaded(upload, "studies", [study for study in studies if study.upload_id == upload.pk])
+    for study in studies:
+        study.case = case
+    return uploads
+
+
+def series_previews(uploads: Sequence[Upload]) -> list:
+    """The codes of the series previews `records/_upload.html` shows for uploads loaded by
+    `uploads_for_page`."""
+    return [
+        series.code
+        for upload in uploads
+        if upload.is_checked
+        for study in upload.studies.all()
+        for series in study.series.all()
+        if series.preview_key
+    ]

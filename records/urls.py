@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("<uuid:code>/images/", views.images_add, name="images-add"),
     path("<uuid:code>/images/<uuid:upload>/delete/", views.upload_delete, name="upload-delete"),
+    path("<uuid:code>/studies/<uuid:study>/person/", views.study_person, name="study-person"),
 ]
 
 # The study upload (Uppy, S3 multipart protocol); see records/api.py.

@@ -1,18 +1,17 @@
-"""Checking an upload in a worker, and moving its case on.
+"""Checking an upload in a worker, and what a case's checked uploads add up to.
 
-The worker lays the upload's files out under their relative paths (hard links on disk storage,
-a streamed copy from S3), runs the header validator over them, stores what it found in bulk and
-routes the case when its records are in order. Storage and pydicom I/O happen outside database
-transactions; every step can run again after a crash and ends in the same state. One worker at a
-time checks an upload (a lock that dies with its holder), and a sweeper sends again the checks
-whose task was lost.
+The worker hands the header validator the upload's files with their relative paths (read where
+disk storage keeps them, or streamed down from S3 first) and stores what it found in bulk;
+the flow of the case (`requests_app.flow`) then moves the case on from `case_records`. Storage
+and pydicom I/O happen outside database transactions; every step can run again after a crash and
+ends in the same state. One worker at a time checks an upload (a lock that dies with its holder),
+and a sweeper sends again the checks whose task was lost.
 """
 
 import fcntl
 import hashlib
 import io
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -25,18 +24,15 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, models, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
-from insurance import services as insurance_services
-from requests_app import services as case_services
 from requests_app.models import Case
-from reviewers.routing import StudyFacts, load_rules, route
 
-from . import dicom, paths
+from . import crosscheck, dicom, digests, paths
 from .models import Instance, Series, Study, Upload, UploadFile, UploadProblem
-from .problems import INTERNAL_ERROR, Problem
+from .problems import INTERNAL_ERROR, Problem, make
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +40,18 @@ COPY_CHUNK = 1024 * 1024
 PATH_MAX = UploadFile._meta.get_field("relative_path").max_length
 # Images unpacked from a zip get their rows this many at a time, before their files.
 UNPACKED_BATCH = 100
+# From this many rows on, a study's images are inserted with COPY (on PostgreSQL).
+COPY_FROM = 50
 # Warnings a coordinator should look at before a specialist reads the case, and files our own
 # checking code failed on.
-COORDINATOR_CODES = {"patient_mismatch", "multiple_patients", "modality_mismatch", INTERNAL_ERROR}
+COORDINATOR_CODES = {
+    "patient_mismatch",
+    "multiple_patients",
+    "people_answered",
+    "study_in_other_case",
+    "modality_mismatch",
+    INTERNAL_ERROR,
+}
 # The PostgreSQL advisory lock held while an upload is checked has one 64-bit key: this namespace
 # in its top 16 bits, the upload's id in the other 48.
 LOCK_NAMESPACE = 0x5EC0
@@ -60,8 +65,9 @@ class InternalCheckError(Exception):
     counts: a bug that fails every time must reach a coordinator, not loop."""
 
 
-def validate_upload(upload_id: int, *, retried_on: tuple[type[Exception], ...] = ()) -> None:
-    """Check one received upload, once: a delivery that finds it checked or being checked returns.
+def validate_upload(upload_id: int, *, retried_on: tuple[type[Exception], ...] = ()) -> int | None:
+    """Check one received upload, once, and return its case's id for the flow of the case to move
+    it on; a delivery that finds it checked or being checked returns None.
 
     An attempt cut short by one of `retried_on` (the task tries again) does not count towards
     VALIDATION_MAX_ATTEMPTS: that cap is for files that crash or stall every worker, and for
@@ -70,10 +76,10 @@ def validate_upload(upload_id: int, *, retried_on: tuple[type[Exception], ...] =
     with _upload_lock(upload_id) as held:
         if not held:
             logger.info("upload %s is being checked by another worker", upload_id)
-            return
+            return None
         upload = _claim(upload_id)
         if upload is None:
-            return
+            return None
         try:
             if upload.validation_attempts > settings.VALIDATION_MAX_ATTEMPTS:
                 _give_up(upload)
@@ -82,7 +88,7 @@ def validate_upload(upload_id: int, *, retried_on: tuple[type[Exception], ...] =
         except retried_on:
             _refund_attempt(upload)
             raise
-        advance_case(upload.case_id)
+        return upload.case_id
 
 
 @contextmanager
@@ -195,9 +201,9 @@ def _check(upload: Upload) -> None:
         return
     stored: list[str] = []
     try:
-        with _workspace(upload) as (root, scratch, by_path):
-            report = dicom.validate_tree(
-                root,
+        with _workspace(upload) as (files, scratch, by_path):
+            report = dicom.validate_files(
+                files,
                 declared_modality=case.exam_type or None,
                 declared_region=case.body_region or None,
                 patient=dicom.AccountHolder(
@@ -287,15 +293,23 @@ def _forget_previous_results(upload: Upload) -> bool:
 
 
 @contextmanager
-def _workspace(upload: Upload) -> Iterator[tuple[Path, Path, dict[str, UploadFile]]]:
-    """The upload's files under their relative paths in a private temporary folder."""
+def _workspace(
+    upload: Upload,
+) -> Iterator[tuple[list[tuple[Path, str]], Path, dict[str, UploadFile]]]:
+    """The upload's files as (where to read it, its path in the upload) pairs, each path once,
+    and a private temporary folder for what zips hold.
+
+    On disk storage each file is read where it is stored: no folder of links is built. From S3
+    each file is streamed into the temporary folder under a name of its own.
+    """
     base = Path(settings.VALIDATION_WORK_DIR)
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"upload-{upload.code}-", dir=base))
-    root, scratch = work / "files", work / "unpacked"
-    root.mkdir()
+    fetched, scratch = work / "files", work / "unpacked"
+    fetched.mkdir()
     scratch.mkdir()
     by_path: dict[str, UploadFile] = {}
+    files: list[tuple[Path, str]] = []
     layout = _Layout()
     try:
         rows = upload.files.filter(
@@ -304,11 +318,9 @@ def _workspace(upload: Upload) -> Iterator[tuple[Path, Path, dict[str, UploadFil
         for row in rows:
             row.upload = upload
             relative = layout.place(row.relative_path)
-            target = root / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _fetch(row, target)
+            files.append((_fetch(row, fetched / str(row.code)), relative))
             by_path[relative] = row
-        yield root, scratch, by_path
+        yield files, scratch, by_path
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -346,20 +358,34 @@ class _Layout:
         return candidate
 
 
-def _fetch(row: UploadFile, target: Path) -> None:
-    """Put a stored file at `target`: a hard link when it is on this disk, else a copy."""
+def _fetch(row: UploadFile, target: Path) -> Path:
+    """Where to read a stored file: where storage keeps it on this disk, else a copy at
+    `target`."""
     try:
-        os.link(default_storage.path(row.key), target)
-        return
-    except (NotImplementedError, OSError):
-        pass  # S3 storage has no local path; another disk cannot be linked across
-    digest = hashlib.sha256()
+        stored = Path(default_storage.path(row.key))
+    except NotImplementedError:
+        pass  # S3 storage has no local path
+    else:
+        if not row.sha256:  # received through our part endpoints: hashed here, off the web
+            with stored.open("rb") as handle:
+                _keep_digests(row, digests.of_file(handle))
+        return stored
+    taken = digests.Digests()
     with default_storage.open(row.key, "rb") as source, target.open("wb") as out:
         while chunk := source.read(COPY_CHUNK):
-            digest.update(chunk)
+            taken.update(chunk)
             out.write(chunk)
-    if not row.sha256:
-        UploadFile.objects.filter(pk=row.pk).update(sha256=digest.hexdigest())
+    _keep_digests(row, taken)
+    return target
+
+
+def _keep_digests(row: UploadFile, taken: digests.Digests) -> None:
+    """Fill in the digests of a file its row does not have yet."""
+    missing = {"sha256": taken.sha256} if not row.sha256 else {}
+    if row.crc32 is None:
+        missing["crc32"] = taken.crc32
+    if missing:
+        UploadFile.objects.filter(pk=row.pk).update(**missing)
 
 
 def _store_unpacked(
@@ -382,7 +408,7 @@ def _store_unpacked(
             if archive is None or location is None:
                 continue
             with location.open("rb") as handle:
-                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+                taken = digests.of_file(handle)
             row = UploadFile(
                 upload=upload,
                 extracted_from=archive,
@@ -390,8 +416,9 @@ def _store_unpacked(
                     result.path, fallback=str(archive.code), max_length=PATH_MAX
                 ),
                 status=UploadFile.Status.COMPLETE,
-                sha256=digest,
-                size=location.stat().st_size,
+                sha256=taken.sha256,
+                crc32=taken.crc32,
+                size=taken.size,
             )
             pending.append((row, location))
         files_for[result.path] = row
@@ -445,6 +472,8 @@ def _record(
     by_series: dict[str, list[dicom.FileResult]] = {}
     for result in report.instances:
         by_series.setdefault(result.series_instance_uid, []).append(result)
+    # Names stay in the images unless the patient must tell us whose each study is.
+    several_people = any(problem.code == "multiple_patients" for problem in report.problems)
     with transaction.atomic():
         if not _lock_for_recording(upload):
             return False
@@ -459,6 +488,8 @@ def _record(
                 study_date=summary.study_date[:8],
                 series_count=summary.series_count,
                 instance_count=summary.instance_count,
+                patient_name=summary.patient_name[:200] if several_people else "",
+                patient_birth_date=summary.patient_birth_date[:8] if several_people else "",
             )
             series_rows = Series.objects.bulk_create(
                 Series(
@@ -473,8 +504,9 @@ def _record(
                 )
                 for s in summary.series
             )
-            Instance.objects.bulk_create(
-                (
+            _insert_rows(
+                Instance,
+                [
                     Instance(
                         series=row,
                         file=files_for[r.path],
@@ -489,10 +521,11 @@ def _record(
                     for row in series_rows
                     for r in by_series.get(row.series_instance_uid, [])
                     if r.path in files_for
-                ),
-                batch_size=1000,
+                ],
             )
         UploadProblem.objects.bulk_create(_problem_rows(upload, report.problems))
+        if crosscheck.cases_with_the_same_studies(upload.case, upload_id=upload.pk):
+            UploadProblem.objects.bulk_create(_problem_rows(upload, [make("study_in_other_case")]))
         Upload.objects.filter(pk=upload.pk).update(
             status=Upload.Status.VALID if report.valid else Upload.Status.INVALID,
             validated_at=timezone.now(),
@@ -501,6 +534,40 @@ def _record(
             rejected_count=report.files["rejected"],
         )
     return True
+
+
+def _insert_rows(model: type[models.Model], rows: list[models.Model]) -> None:
+    """Insert many new rows (their primary keys are not read back): with COPY on PostgreSQL,
+    which skips building one INSERT with a parameter per value, else with bulk_create."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql" or len(rows) < COPY_FROM:
+        model.objects.bulk_create(rows, batch_size=1000)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    text = io.StringIO()
+    for row in rows:
+        values = (f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields)
+        text.write("\t".join(_copy_value(value) for value in values))
+        text.write("\n")
+    text.seek(0)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(
+            f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN", text
+        )
+
+
+def _copy_value(value: object) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value).translate(_COPY_ESCAPES)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _problem_rows(upload: Upload, problems: list[Problem]) -> list[UploadProblem]:
@@ -518,68 +585,53 @@ def _problem_rows(upload: Upload, problems: list[Problem]) -> list[UploadProblem
     ]
 
 
-def advance_case(case_id: int) -> None:
-    """Move a submitted case on once all its uploads are checked: route it, or ask for records."""
-    case = Case.objects.select_related("patient").filter(pk=case_id).first()
-    if case is None or case.status != Case.Status.SUBMITTED:
-        return
+@dataclass(frozen=True)
+class CaseRecords:
+    """Where a case's checked uploads leave it, and what its studies say, for the flow of the
+    case (`requests_app.flow`): the scan's own words for routing, and the codes a coordinator
+    should look at first."""
+
+    pending: bool  # an upload is still waiting for its check
+    valid: bool  # at least one upload holds readable images
+    invalid: bool  # an upload has problems the patient can fix
+    only_failed: bool  # nothing readable, and a check gave up: a coordinator's to help
+    modalities: tuple[str, ...]
+    body_parts: tuple[str, ...]
+    descriptions: tuple[str, ...]
+    flagged: tuple[str, ...]
+    # Studies dated more than 30 days from the exam date the patient gave, both dates named.
+    dates_apart: tuple[str, ...] = ()
+
+
+def case_records(case: Case) -> CaseRecords:
+    """What the case's finished uploads (not those still receiving) add up to."""
     uploads = list(case.uploads.exclude(status=Upload.Status.RECEIVING))
-    if any(not u.is_checked for u in uploads):
-        return  # a worker will call again when the last one is done
-    invalid = [u for u in uploads if u.status == Upload.Status.INVALID]
     valid = [u for u in uploads if u.status == Upload.Status.VALID]
-    if invalid or not valid:
-        if not valid and any(u.status == Upload.Status.FAILED for u in uploads):
-            return  # only a coordinator can help now; the case is flagged for them
-        case_services.request_records(
-            case,
-            by=None,
-            message=(
-                "Some images have problems; see your records for what to do."
-                if invalid
-                else "The images are missing: please add them."
-            ),
-        )
-        return
-    studies = Study.objects.filter(upload__in=valid)
-    decision = route(
-        facts=_facts(studies),
-        declared_exam_type=case.exam_type,
-        declared_region=case.body_region,
-        age=case.patient_age,
-        rules=load_rules(),
-    )
-    flagged = UploadProblem.objects.filter(
-        Q(code__in=COORDINATOR_CODES) | Q(code="validation_failed"), upload__case=case
-    ).values_list("code", flat=True)
-    notes = [*decision.reasons]
-    if flagged:
-        notes.append("Check: " + ", ".join(sorted(set(flagged))).replace("_", " ") + ".")
-    # Coverage decides (self-pay, or covered with nothing to ask the insurer); otherwise the
-    # paperwork the case will wait for is opened.
-    insurance_cleared = insurance_services.settle_before_routing(case, queue=decision.subspecialty)
-    case_services.route_case(
-        case,
-        queue=decision.subspecialty,
-        confidence=decision.confidence,
-        reasons="\n".join(notes),
-        needs_coordinator=decision.needs_coordinator or bool(flagged),
-        insurance_cleared=insurance_cleared,
-    )
-
-
-def _facts(studies) -> StudyFacts:
-    modalities, body_parts, descriptions = set(), set(), set()
+    modalities, body_parts, descriptions, dates_apart = set(), set(), set(), set()
+    studies = Study.objects.filter(upload__in=valid).select_related("case")
     for study in studies.prefetch_related("series"):
+        if study.far_from_exam_date:
+            dates_apart.add(
+                f"The images are dated {study.taken_on:%b %-d, %Y}; the patient gave "
+                f"{case.exam_date:%b %-d, %Y} as the date of the scan."
+            )
         modalities.update(m for m in study.modalities.split(",") if m)
         body_parts.update(b for b in study.body_parts.split(",") if b)
         descriptions.add(study.description)
-        for series in study.series.all():
-            descriptions.add(series.description)
-    return StudyFacts(
+        descriptions.update(series.description for series in study.series.all())
+    flagged = UploadProblem.objects.filter(
+        Q(code__in=COORDINATOR_CODES) | Q(code="validation_failed"), upload__case=case
+    ).values_list("code", flat=True)
+    return CaseRecords(
+        pending=any(not u.is_checked for u in uploads),
+        valid=bool(valid),
+        invalid=any(u.status == Upload.Status.INVALID for u in uploads),
+        only_failed=not valid and any(u.status == Upload.Status.FAILED for u in uploads),
         modalities=tuple(sorted(modalities)),
         body_parts=tuple(sorted(body_parts)),
         descriptions=tuple(sorted(d for d in descriptions if d)),
+        flagged=tuple(sorted(set(flagged))),
+        dates_apart=tuple(sorted(dates_apart)),
     )
 
 
@@ -613,7 +665,7 @@ def find_stalled(*, now: datetime) -> Stalled:
         .exclude(
             Exists(of_case.filter(status__in=[Upload.Status.RECEIVED, Upload.Status.VALIDATING]))
         )
-        # Only a coordinator can move these on (advance_case leaves them as they are).
+        # Only a coordinator can move these on (the flow leaves them as they are).
         .exclude(
             Exists(of_case.filter(status=Upload.Status.FAILED))
             & ~Exists(of_case.filter(status=Upload.Status.VALID))

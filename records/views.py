@@ -3,19 +3,25 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from requests_app.access import get_case_for_patient
-from requests_app.audit import previews_open, record_access, record_page, refusals_audited
+from requests_app.audit import (
+    previews_open,
+    record_access,
+    record_page,
+    refusals_audited,
+    serve_file,
+)
 from requests_app.models import AuditEvent
 from requests_app.services import CaseError
 
-from . import services
+from . import people, services
 from .forms import DocumentForm, ImagesForm
-from .models import Document, Series, Upload
+from .models import Document, Series, Study, Upload
 
 
 def _back_to_records(case_code: UUID, anchor: str) -> HttpResponse:
@@ -60,18 +66,14 @@ def document_download(request: HttpRequest, code: UUID, document: UUID) -> HttpR
     with refusals_audited(request, target_type="document", target_code=document, case_code=code):
         case = get_case_for_patient(request.user, code)
     doc = get_object_or_404(case.documents, code=document)
-    record_access(
+    return serve_file(
         request,
-        action=AuditEvent.Action.DOWNLOAD,
+        lambda: doc.file.open("rb"),
+        case=case,
         target_type="document",
-        target_code=doc.code,
-        case_code=case.code,
-    )
-    return FileResponse(
-        doc.file.open("rb"),
-        as_attachment=True,
-        filename=doc.original_name,
+        target_codes=[doc.code],
         content_type="application/pdf",
+        filename=doc.original_name,
     )
 
 
@@ -121,7 +123,8 @@ def images_add(request: HttpRequest, code: UUID) -> HttpResponse:
         target_code=upload.code,
         case_code=case.code,
     )
-    messages.success(request, f"{upload.file_count} image files added.")
+    n = upload.file_count
+    messages.success(request, f"{n} image file{'' if n == 1 else 's'} added.")
     return _back_to_records(case.code, "images")
 
 
@@ -144,6 +147,35 @@ def upload_delete(request: HttpRequest, code: UUID, upload: UUID) -> HttpRespons
         )
         messages.success(request, "Those images were removed.")
     return _back_to_records(case.code, "images")
+
+
+@login_required
+@require_POST
+def study_person(request: HttpRequest, code: UUID, study: UUID) -> HttpResponse:
+    """The patient's answer to whose images one study holds, on an upload that names several
+    people: the person this request is for, them under another name, or not them (left out)."""
+    case = get_case_for_patient(request.user, code)
+    found: Study = get_object_or_404(Study.objects.select_related("upload"), case=case, code=study)
+    answer = request.POST.get("person", "")
+    try:
+        people.answer_study(
+            found, by=request.user, answer=answer, explanation=request.POST.get("explanation", "")
+        )
+    except (services.RecordError, CaseError) as exc:
+        messages.error(request, str(exc))
+        return _back_to_records(case.code, f"upload-{found.upload.code}")
+    record_access(
+        request,
+        action=AuditEvent.Action.DELETE if answer == people.LEFT_OUT else AuditEvent.Action.CHANGE,
+        target_type="study",
+        target_code=found.code,
+        case_code=case.code,
+    )
+    if answer == people.LEFT_OUT:
+        messages.success(request, "That study was left out.")
+    else:
+        messages.success(request, "Thank you, your answer is saved.")
+    return _back_to_records(case.code, f"upload-{found.upload.code}")
 
 
 def previews_shown(uploads) -> list:
@@ -184,9 +216,14 @@ def audited_preview(request: HttpRequest, case, series: UUID) -> HttpResponse:
 
     Shared by the patient's, the reviewer's and the coordinator's pages.
     """
-    if not previews_open(request, case):
+    if not previews_open(request, case, series):
         raise Http404("Open the page that shows this preview.")
     found = get_object_or_404(Series.objects.exclude(preview_key=""), study__case=case, code=series)
-    # The page's audit record named this preview; every signed-in response is marked never
-    # to be stored (secondopinion/caching.py).
-    return FileResponse(default_storage.open(found.preview_key, "rb"), content_type="image/png")
+    return serve_file(
+        request,
+        lambda: default_storage.open(found.preview_key, "rb"),
+        case=case,
+        target_type="series-preview",
+        content_type="image/png",
+        inline=True,
+    )

@@ -17,6 +17,7 @@ from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.account.models import EmailAddress
 from allauth.core import context as allauth_context
 from allauth.core.internal import ratelimit
+from django import forms
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
@@ -44,6 +45,12 @@ class ConfiguredSite:
 
 def configured_site() -> ConfiguredSite:
     return ConfiguredSite(name="SecondOpinion", domain=urlsplit(settings.SITE_URL).netloc)
+
+
+def user_display(user) -> str:
+    """How the site names a person to them: their first name, else their e-mail address; never
+    the username allauth made up from the address."""
+    return (user.first_name or "").strip() or user.email
 
 
 def on_site(url: str) -> str:
@@ -105,6 +112,19 @@ def _is_link(value) -> bool:
 
 
 class SignupForm(AllauthSignupForm):
+    # Optional: what the site calls the person (allauth's adapter saves it on the user).
+    first_name = forms.CharField(
+        label="Your first name",
+        max_length=150,
+        required=False,
+        help_text="Optional: what we call you when you log in.",
+        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order_fields(["first_name", "email"])
+
     def try_save(self, request):
         if self.account_already_exists:
             # A new account costs a password hash; an address that already has one must cost

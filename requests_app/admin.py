@@ -7,31 +7,55 @@ from allauth.mfa.admin import AuthenticatorAdmin
 from allauth.mfa.models import Authenticator
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from insurance.assignment import assign_case
-from insurance.models import CaseInsurance, CaseReferral, NetworkGapException, PriorAuthorization
+from insurance.assignment import assign_case, reviewer_options
 from records.admin import RecordsRequestInline
-from records.models import Document, Series, Study, Upload, UploadProblem
+from records.models import Series, Study, UploadProblem
 from records.views import audited_preview
-from reviewers.models import Opinion
+from reviewers import services as reviewer_services
 from reviewers.routing import NEEDS_COORDINATOR_BELOW
 
+from . import (
+    admin_auditlog,  # noqa: F401  (registers the audit log's admin)
+    dashboard,
+    findings,
+    messaging,
+    services,
+    sla,
+    triage,
+)
 from . import admin_forms as forms
-from . import dashboard, findings, messaging, services, sla, triage
 from .admin_actions import run_each
 from .admin_audit import AuditedModelAdmin, OwnerLinksReadOnly
-from .admin_inlines import MessageInline
-from .audit import open_previews
+from .admin_inlines import (
+    AuthorizationInline,
+    CaseEventInline,
+    DocumentInline,
+    FindingContactInline,
+    InsuranceInline,
+    MessageInline,
+    NetworkGapInline,
+    OpinionInline,
+    PriorAuthorizationInline,
+    ReferralInline,
+    StudyInline,
+    UploadInline,
+)
+from .admin_search import PrivateSearchChangeList
 from .models import (
     AuditEvent,
     Authorization,
@@ -42,146 +66,6 @@ from .models import (
     SlaTarget,
 )
 from .services import revoke_authorization
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """A list of a case's related rows on its page: they change elsewhere, never here."""
-
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class CaseEventInline(ReadOnlyInline):
-    model = CaseEvent
-    fields = ["at", "actor", "from_status", "to_status", "message"]
-    readonly_fields = fields
-    verbose_name_plural = "timeline"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-
-class DocumentInline(ReadOnlyInline):
-    model = Document
-    fields = ["kind", "original_name", "size", "page_count", "created_at"]
-    readonly_fields = fields
-    show_change_link = True
-
-
-class StudyInline(ReadOnlyInline):
-    model = Study
-    fields = ["description", "modalities", "body_parts", "study_date", "instance_count", "previews"]
-    readonly_fields = fields
-    verbose_name_plural = "studies"
-
-    def get_queryset(self, request):
-        series = Series.objects.exclude(preview_key="").order_by("series_number")
-        return super().get_queryset(request).prefetch_related(Prefetch("series", queryset=series))
-
-    @admin.display(description="series previews")
-    def previews(self, obj: Study) -> str:
-        return format_html_join(
-            " ",
-            '<img src="{}" alt="{}" width="96" height="96" loading="lazy">',
-            (
-                (
-                    reverse("admin:requests_app_case_preview", args=[obj.case_id, s.code]),
-                    s.description or s.modality,
-                )
-                for s in obj.series.all()
-            ),
-        )
-
-
-class UploadInline(ReadOnlyInline):
-    model = Upload
-    fields = ["code", "status", "file_count", "total_bytes", "created_at", "problem_list"]
-    readonly_fields = fields
-    show_change_link = True
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("problems")
-
-    @admin.display(description="validation problems")
-    def problem_list(self, obj: Upload) -> str:
-        return format_html_join(
-            "",
-            "<div><strong>{}</strong> {} <small>{}</small></div>",
-            ((p.get_severity_display(), p.message, p.code) for p in obj.problems.all()),
-        )
-
-
-class InsuranceInline(admin.StackedInline):
-    model = CaseInsurance
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    # The patient's signed Advance Beneficiary Notice is read here, never edited.
-    readonly_fields = ["abn_option", "abn_signed_name", "abn_signed_at", "abn_text"]
-
-
-class PriorAuthorizationInline(ReadOnlyInline):
-    model = PriorAuthorization
-    fields = ["status", "reference_number", "updated_at"]
-    readonly_fields = fields
-    show_change_link = True
-
-
-class ReferralInline(ReadOnlyInline):
-    model = CaseReferral
-    fields = ["status", "updated_at"]
-    readonly_fields = fields
-    show_change_link = True
-
-
-class NetworkGapInline(ReadOnlyInline):
-    model = NetworkGapException
-    fields = ["status", "reference_number", "updated_at"]
-    readonly_fields = fields
-    show_change_link = True
-
-
-class OpinionInline(ReadOnlyInline):
-    model = Opinion
-    fields = [
-        "reviewer",
-        "role",
-        "round",
-        "claimed_at",
-        "released_at",
-        "radpeer",
-        "signed_at",
-        "urgent_finding",
-        "urgent_finding_note",
-    ]
-    readonly_fields = fields
-    show_change_link = True
-    verbose_name_plural = "reports"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("reviewer")
-
-
-class FindingContactInline(ReadOnlyInline):
-    model = FindingContact
-    fields = ["at", "by", "party", "outcome", "note"]
-    readonly_fields = fields
-    verbose_name_plural = "calls about the finding or result"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("by")
-
-
-class AuthorizationInline(ReadOnlyInline):
-    model = Authorization
-    fields = ["signed_name", "signer_relationship", "signed_at", "expires_on", "revoked_at"]
-    readonly_fields = fields
 
 
 class FlagFilter(admin.SimpleListFilter):
@@ -217,6 +101,8 @@ MISMATCH_CODES = ("patient_mismatch", "multiple_patients")
 MISMATCH = Exists(
     UploadProblem.objects.filter(upload__case=OuterRef("pk"), code__in=MISMATCH_CODES)
 )
+# From this many cases on, the unfiltered list counts them from the table's statistics.
+ESTIMATED_COUNT_FROM = 50_000
 # Flag key -> (label, the cases that carry it).
 FLAGS = {
     "coordinator": ("Needs a coordinator", Q(needs_coordinator=True)),
@@ -231,6 +117,44 @@ FLAGS = {
     "urgent_finding": ("Urgent finding: call the patient and their doctor", findings.URGENT_OPEN),
     "result_due": ("Suspicious result: deliver within 7 days", findings.RESULT_PENDING),
 }
+
+
+class CaseChangeList(PrivateSearchChangeList):
+    """The triage list. Its flags that look into other tables (a patient mismatch among the
+    uploads' problems, a result the patient has not opened in the audit log) are read for the
+    page's cases alone, in one query: as columns of the list's own query, PostgreSQL works them
+    out for every case in the table before it keeps the first fifty."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        shown = {case.pk: case for case in self.result_list}
+        flags = Case.objects.filter(pk__in=shown).annotate(
+            has_mismatch=MISMATCH,
+            result_pending=ExpressionWrapper(findings.RESULT_PENDING, output_field=BooleanField()),
+        )
+        for pk, mismatch, pending in flags.values_list("pk", "has_mismatch", "result_pending"):
+            shown[pk].has_mismatch, shown[pk].result_pending = mismatch, pending
+        self.result_list = list(shown.values())
+
+
+class CasePaginator(Paginator):
+    """Pages of the triage list. With no filter, the cases are counted from the table's
+    statistics once there are many of them: an exact count reads the whole table on every
+    page view, and a list of 100,000 cases needs no exact total to be paged. Either way the
+    count is one query, so the page costs as many queries with few cases as with many."""
+
+    @cached_property
+    def count(self) -> int:
+        if connection.vendor != "postgresql" or self.object_list.query.where:
+            return super().count
+        table = connection.ops.quote_name(Case._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT CASE WHEN reltuples >= %s THEN reltuples::bigint"  # noqa: S608 (our table)
+                f" ELSE (SELECT COUNT(*) FROM {table}) END FROM pg_class WHERE oid = %s::regclass",
+                [ESTIMATED_COUNT_FROM, Case._meta.db_table],
+            )
+            return cursor.fetchone()[0]
 
 
 @admin.register(Case)
@@ -258,16 +182,12 @@ class CaseAdmin(AuditedModelAdmin):
         "review_type",
     ]
     list_select_related = ["queue", "assigned_reviewer"]
-    search_fields = [
-        "^code",
-        "patient_name",
-        "patient__email",
-        "=studies__study_instance_uid",
-    ]
+    search_fields = ["^code", "patient_name"]  # and an e-mail address or a study's UID, below
     ordering = ["-priority", F("sla_due_at").asc(nulls_last=True), "-created_at"]
     list_per_page = 50
     # Counting every case twice per page is what makes a long list slow.
     show_full_result_count = False
+    paginator = CasePaginator
     actions = [
         "ask_for_records_action",
         "message_patient_action",
@@ -413,13 +333,26 @@ class CaseAdmin(AuditedModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                has_mismatch=MISMATCH,
-                urgent_open=ExpressionWrapper(findings.URGENT_OPEN, output_field=BooleanField()),
-                result_pending=ExpressionWrapper(
-                    findings.RESULT_PENDING, output_field=BooleanField()
-                ),
+                urgent_open=ExpressionWrapper(findings.URGENT_OPEN, output_field=BooleanField())
             )
         )
+
+    def get_changelist(self, request, **kwargs):
+        return CaseChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        """The search fields, a part of the patient's e-mail address, or a study's UID exactly,
+        each looked up in a subquery. As search fields, a join on the studies would make the
+        list set every case found apart from its duplicates (SELECT DISTINCT over the whole
+        list), and a join on the accounts would be read one case at a time: seconds each at
+        100,000 cases."""
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            patients = get_user_model().objects.filter(email__icontains=term).values("pk")
+            studies = Study.objects.filter(study_instance_uid=term).values("case")
+            found |= queryset.filter(Q(patient__in=patients) | Q(pk__in=studies))
+        return found, duplicates
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -460,7 +393,7 @@ class CaseAdmin(AuditedModelAdmin):
                 if name in services.CLINICAL_ANSWERS
             }
             try:
-                changed = services.correct_clinical_answers(
+                changed = reviewer_services.correct_clinical_answers(
                     case, by=request.user, changes=changes, reason=form.cleaned_data["because"]
                 )
             except services.CaseError as exc:
@@ -485,11 +418,9 @@ class CaseAdmin(AuditedModelAdmin):
 
     def records_shown(self, request, obj: Case) -> list[str]:
         # The studies inline shows every series preview; the page's record names them, and
-        # they are then served to this session (preview_view) without a record each.
+        # they are then served to this user (preview_view) without a record each.
         codes = Series.objects.filter(study__case=obj).exclude(preview_key="")
         codes = list(codes.values_list("code", flat=True))
-        if codes:
-            open_previews(request, obj)
         return [f"series-preview:{code}" for code in codes]
 
     def preview_view(self, request: HttpRequest, pk: int, series) -> HttpResponse:
@@ -525,6 +456,16 @@ class CaseAdmin(AuditedModelAdmin):
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     # Columns ------------------------------------------------------------------------------------
+    def action_checkbox(self, obj: Case) -> str:
+        # Django renders this input through the form widget's template, once per row: the same
+        # input written here costs a fraction of that on a page of fifty cases.
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            f"Select this object for an action - {obj}",
+        )
+
     @admin.display(description="case", ordering="code")
     def short_code(self, obj: Case) -> str:
         return obj.short_code
@@ -541,7 +482,7 @@ class CaseAdmin(AuditedModelAdmin):
         words = []
         if obj.needs_coordinator:
             words.append("check routing" if _routing_unsure(obj) else "needs coordinator")
-        if obj.has_mismatch:
+        if getattr(obj, "has_mismatch", False):
             words.append("patient mismatch")
         if obj.on_hold:
             words.append("on hold")
@@ -607,12 +548,20 @@ class CaseAdmin(AuditedModelAdmin):
 
     @admin.action(description="Assign or reassign a reviewer", permissions=["change"])
     def assign_action(self, request, queryset):
+        cases = list(queryset[:2])
+        kwargs = {}
+        if len(cases) == 1:
+            kwargs = {
+                "options": reviewer_options(cases[0]),
+                "show_all": "show_all" in request.POST,
+            }
         return self._with_form(
             request,
             queryset,
             forms.AssignReviewerForm,
             lambda case, data: assign_case(case, by=request.user, **data),
             done="Assigned",
+            form_kwargs=kwargs,
         )
 
     @admin.action(description="Set priority", permissions=["change"])
@@ -686,9 +635,9 @@ class CaseAdmin(AuditedModelAdmin):
             done="Closed",
         )
 
-    def _with_form(self, request, queryset, form_class, apply, *, done: str):
+    def _with_form(self, request, queryset, form_class, apply, *, done: str, form_kwargs=None):
         """An action that first asks for details (a message, a queue...), then runs on each case."""
-        form = form_class(request.POST if "apply" in request.POST else None)
+        form = form_class(request.POST if "apply" in request.POST else None, **(form_kwargs or {}))
         if form.is_bound and form.is_valid():
             run_each(request, queryset, lambda case: apply(case, form.cleaned_data), done=done)
             return None
@@ -700,8 +649,25 @@ class CaseAdmin(AuditedModelAdmin):
             "cases": queryset,
             "action": request.POST["action"],
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "from_case": _from_case(request),
         }
         return TemplateResponse(request, "admin/requests_app/case/action_form.html", context)
+
+    def response_action(self, request, queryset):
+        """An action taken from a case's page returns to that page once done."""
+        response = super().response_action(request, queryset)
+        case_pk = _from_case(request)
+        if case_pk is not None and response is not None and response.status_code == 302:
+            return redirect("admin:requests_app_case_change", case_pk)
+        return response
+
+
+def _from_case(request) -> int | None:
+    """The case whose page an action was chosen on (it then acts on that case alone)."""
+    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+    if request.POST.get("from_case") and len(selected) == 1 and selected[0].isdigit():
+        return int(selected[0])
+    return None
 
 
 def _routing_unsure(case: Case) -> bool:
@@ -782,25 +748,6 @@ class AuthorizationAdmin(AuditedModelAdmin):
         return TemplateResponse(
             request, "admin/requests_app/authorization/revocation_form.html", context
         )
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(AuditedModelAdmin):
-    """Read-only: the audit log is append-only for everyone, superusers included."""
-
-    list_display = ["at", "actor", "action", "target_type", "target_code", "case_code"]
-    list_filter = ["action", "target_type"]
-    list_select_related = ["actor"]
-    search_fields = ["case_code", "target_code", "actor__email"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(SlaTarget)

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from reviewers.matching import reasons_said
 from reviewers.models import ReviewerProfile, Subspecialty
 
 from .models import Case, FindingContact, Priority
@@ -27,7 +28,67 @@ class RerouteForm(forms.Form):
     note = forms.CharField(required=False, max_length=200, help_text="Why (on the timeline).")
 
 
-class AssignReviewerForm(forms.Form):
+class ReviewerRadios(forms.RadioSelect):
+    """Reviewers as radio buttons; those who may not take the case are shown but cannot be
+    chosen."""
+
+    def __init__(self, *args, unavailable=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unavailable = {str(value) for value in unavailable}
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        if str(value) in self.unavailable:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+def _option_label(option) -> str:
+    name = option.reviewer.name + (" (the patient's choice)" if option.patient_pick else "")
+    if option.eligible:
+        return f"{name}: {option.facts}"
+    return f"{name}: not eligible, {reasons_said('they', option.reasons)}. ({option.facts})"
+
+
+class EligibleReviewers:
+    """For a form with a `reviewer` field: given the options for one case, offer those who may
+    take it with their facts (the others shown greyed out with `show_all`), and refuse the others
+    with their reasons. Without options, every active reviewer (checked on assigning)."""
+
+    def __init__(self, *args, options=None, show_all=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.show_all = show_all
+        self.refusals = {}
+        if options is None:
+            return
+        eligible = [option for option in options if option.eligible]
+        shown = options if show_all else eligible
+        self.hidden_count = len(options) - len(eligible)
+        self.refusals = {o.reviewer.id: o.reasons for o in options if not o.eligible}
+        field = self.fields["reviewer"]
+        field.widget = ReviewerRadios(unavailable=list(self.refusals))
+        field.choices = [(o.reviewer.id, _option_label(o)) for o in shown]
+        field.help_text = (
+            "Eligible reviewers: subspecialty, licence where the patient will be, MQSA for "
+            "mammograms, no conflict of interest, room for another case."
+            if eligible
+            else "Nobody may take this case now; show the others to see why."
+        )
+
+    def clean_reviewer(self):
+        reviewer = self.cleaned_data["reviewer"]
+        reasons = self.refusals.get(reviewer.pk)
+        if reasons:
+            raise forms.ValidationError(
+                f"{reviewer} cannot take this case: {reasons_said('they', reasons)}."
+            )
+        return reviewer
+
+
+class AssignReviewerForm(EligibleReviewers, forms.Form):
+    """For one case, the reviewers who may take it with the facts checked; for several cases,
+    every active reviewer (the rules are checked for each case on assigning)."""
+
     title = "Assign or reassign a reviewer"
     reviewer = forms.ModelChoiceField(
         queryset=ReviewerProfile.objects.filter(is_active=True).order_by("display_name"),

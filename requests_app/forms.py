@@ -34,6 +34,13 @@ def _not_in_future(value: date | None, what: str) -> date | None:
 
 
 class PatientForm(forms.ModelForm):
+    # Required here, though optional on the model: what a submitted request must have.
+    required_fields = (
+        "patient_name",
+        "patient_birth_date",
+        "patient_state",
+    )
+
     class Meta:
         model = Case
         fields = [
@@ -57,7 +64,7 @@ class PatientForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _required(self, "patient_name", "patient_birth_date", "patient_state")
+        _required(self, *self.required_fields)
         self.fields["patient_name"].widget.attrs["autocomplete"] = "name"
         self.fields["physician_phone"].widget.attrs.update(type="tel", autocomplete="off")
         self.fields["patient_birth_date"].widget.attrs["autocomplete"] = "bday"
@@ -70,6 +77,13 @@ class PatientForm(forms.ModelForm):
 
 
 class ScanForm(forms.ModelForm):
+    required_fields = (
+        "exam_type",
+        "body_region",
+        "exam_date",
+        "facility_name",
+    )
+
     class Meta:
         model = Case
         fields = ["exam_type", "body_region", "exam_date", "facility_name", "facility_location"]
@@ -81,13 +95,18 @@ class ScanForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _required(self, "exam_type", "body_region", "exam_date", "facility_name")
+        _required(self, *self.required_fields)
 
     def clean_exam_date(self):
         return _not_in_future(self.cleaned_data["exam_date"], "date of the scan")
 
 
 class QuestionForm(forms.ModelForm):
+    required_fields = (
+        "reason",
+        "clinical_question",
+    )
+
     class Meta:
         model = Case
         fields = ["reason", "clinical_question", "reason_details", "scheduled_treatment_on"]
@@ -107,10 +126,15 @@ class QuestionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _required(self, "reason", "clinical_question")
+        _required(self, *self.required_fields)
 
 
 class MammogramForm(forms.ModelForm):
+    required_fields = (
+        "birads",
+        "had_biopsy",
+    )
+
     class Meta:
         model = Case
         fields = ["birads", "had_biopsy", "palpable_lump"]
@@ -123,7 +147,7 @@ class MammogramForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _required(self, "birads", "had_biopsy")
+        _required(self, *self.required_fields)
         lump = self.fields["palpable_lump"]
         lump.choices = [choice for choice in lump.choices if choice[0] != ""]
 
@@ -185,6 +209,8 @@ class AuthorizationForm(forms.Form):
 
 
 class InsuranceForm(forms.ModelForm):
+    required_fields = ("plan_type",)
+
     class Meta:
         model = CaseInsurance
         fields = ["plan_type", "plan", "insurer_name", "member_id", "group_number", "has_referral"]
@@ -199,7 +225,7 @@ class InsuranceForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _required(self, "plan_type")
+        _required(self, *self.required_fields)
         referral = self.fields["has_referral"]
         referral.choices = [choice for choice in referral.choices if choice[0] != ""]
         plan = self.fields["plan"]
@@ -212,10 +238,18 @@ class InsuranceForm(forms.ModelForm):
         plan_type, plan = cleaned.get("plan_type"), cleaned.get("plan")
         if plan_type == PlanType.NONE:
             cleaned["plan"] = None
-        elif plan_type and plan is not None:
-            # The plan list is more precise than the patient's guess at its type (Medicare
-            # Advantage plans are easily taken for Medicare), so the plan's own type wins.
-            cleaned["plan_type"] = plan.plan_type
+        elif plan_type and plan is not None and plan_type != plan.plan_type:
+            if {plan_type, plan.plan_type} == {PlanType.MEDICARE, PlanType.MEDICARE_ADVANTAGE}:
+                # Medicare Advantage plans are easily taken for Medicare: the plan's type wins.
+                cleaned["plan_type"] = plan.plan_type
+            else:
+                self.add_error(
+                    None,
+                    f"Which is right? You chose “{PlanType(plan_type).label}” as your type of "
+                    f"coverage, but {plan} is “{PlanType(plan.plan_type).label}”. Choose the "
+                    "type that matches your card, or the plan that does.",
+                )
+        if plan_type and plan_type != PlanType.NONE and plan is not None:
             cleaned["insurer_name"] = cleaned.get("insurer_name") or plan.payer.name
         if plan_type and plan_type != PlanType.NONE:
             for name in ("insurer_name", "member_id", "has_referral"):
@@ -225,6 +259,13 @@ class InsuranceForm(forms.ModelForm):
 
 
 class SpecialistForm(forms.ModelForm):
+    required_fields = (
+        "requested_subspecialty",
+        "review_type",
+        "visit_mode",
+        "opinion_state",
+    )
+
     class Meta:
         model = Case
         fields = [
@@ -242,7 +283,7 @@ class SpecialistForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        _required(self, "requested_subspecialty", "review_type", "visit_mode", "opinion_state")
+        _required(self, *self.required_fields)
         field = self.fields["requested_subspecialty"]
         field.queryset = Subspecialty.objects.all()
         field.empty_label = None

@@ -28,7 +28,7 @@ def send_message(case: Case, *, by, body: str, from_care_team: bool) -> Message:
     if not from_care_team:
         if by.pk != case.patient_id:
             raise CaseError("Only the patient can write on their request.")
-        if case.status == Case.Status.DRAFT:
+        if case.status == Case.Status.DRAFT and not case.needs_coordinator:
             raise CaseError("Submit your request first: the care team sees it from then on.")
     with transaction.atomic():
         message = Message.objects.create(

@@ -418,6 +418,8 @@ class AuditEvent(models.Model):
         ADD = "add", "Added"
         CHANGE = "change", "Changed"
         ADMIN_ACTION = "admin_action", "Ran an admin action"
+        # A patient's share of their second opinion.
+        REVOKE = "revoke", "Revoked"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -431,6 +433,8 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     # For a page: the records it displayed, as "kind:code" (a report, each series preview).
     shown = models.JSONField(default=list, blank=True)
+    # A read by the recipient of a patient's share, who has no account (e.g. over DICOMweb).
+    share_code = models.UUIDField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-at"]
@@ -482,7 +486,14 @@ class Message(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    # No author: the reply of a doctor the patient shared the case with (`share`), who has no
+    # account.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    share = models.ForeignKey(
+        "Share", on_delete=models.PROTECT, null=True, blank=True, related_name="replies"
+    )
     from_care_team = models.BooleanField(default=False)
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -512,6 +523,10 @@ class Notification(models.Model):
         SLA = "sla", "Case past its target time"
         URGENT_FINDING = "urgent_finding", "Urgent finding to communicate"
         COST = "cost", "Cost estimate changed"
+        ASSIGNED = "assigned", "Case assigned to you"
+        FOLLOW_UP = "follow_up", "Follow-up question"
+        ANSWER = "answer", "Follow-up question answered"
+        SHARE = "share", "Shared report opened or locked"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(
@@ -561,3 +576,48 @@ class FindingContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_party_display()}: {self.get_outcome_display().lower()}"
+
+
+class Share(models.Model):
+    """A link the patient gives one named person to read their second opinion, with a passcode
+    passed on separately. Only hashes of the link's token and of the passcode are kept."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="shares")
+    recipient_name = models.CharField(max_length=200)
+    recipient_email = models.EmailField(blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    passcode_salt = models.CharField(max_length=32)
+    passcode_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    max_opens = models.PositiveSmallIntegerField()
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # "Send to my doctor": the link was e-mailed to the doctor, who may write one reply.
+    sent_to_doctor = models.BooleanField(default=False)
+    # The passcode is e-mailed to the recipient on request, a new one-time code each time,
+    # instead of being passed on by the patient.
+    passcode_by_email = models.BooleanField(default=False)
+    code_sent_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Share with {self.recipient_name}"
+
+
+class ShareOpen(models.Model):
+    """One opening of a share: the right passcode entered."""
+
+    share = models.ForeignKey(Share, on_delete=models.CASCADE, related_name="opens")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Opened {self.at:%Y-%m-%d %H:%M}"

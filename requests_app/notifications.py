@@ -7,6 +7,8 @@ from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Count, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -155,3 +157,16 @@ def email_notification(notification: Notification) -> bool:
         raise
     notification.emailed_at = claimed_at
     return True
+
+
+def unread_count(user) -> Coalesce:
+    """The header's count of `user`'s unread notifications as an annotation of a page's own
+    query: the page passes it as `unread_notifications`, and the header asks nothing more."""
+    unread = (
+        Notification.objects.filter(user=user, read_at__isnull=True)
+        .order_by()
+        .values("user")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(unread), Value(0))

@@ -32,5 +32,8 @@ NEXT_STEPS = {
 }
 
 
-def next_steps_for(case: Case) -> list[str]:
+def next_steps_for(case: Case, *, chosen_name: str = "") -> list[str]:
+    """`chosen_name`: the specialist the patient picked, named while the case waits for them."""
+    if case.status == Case.Status.QUEUED and chosen_name and not case.assigned_reviewer_id:
+        return [f"Your case is waiting for {chosen_name} to accept it."]
     return NEXT_STEPS[Case.Status(case.status)]

@@ -6,7 +6,7 @@ double click or a second worker cannot apply it twice) and writes a line on the 
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from celery import current_app
@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from . import notifications, priority, sla
+from .access import selected
 from .models import Authorization, Case, CaseEvent
 
 AUTHORIZATION_VERSION = "2026-12"
@@ -34,6 +35,7 @@ def transition(
     allowed_from: Iterable[str],
     by,
     message: str,
+    tell_patient: bool = True,
     **fields,
 ) -> None:
     """The one way a case changes status: the row, its timeline line and the patient's
@@ -79,7 +81,9 @@ def transition(
         CaseEvent.objects.create(
             case=case, at=now, actor=by, from_status=from_status, to_status=to, message=message
         )
-        if from_status != to:  # a new reviewer within review is not news for the inbox
+        # A new reviewer within review is not news for the inbox; `tell_patient=False` when the
+        # step itself is not (a coordinator's assignment: the reviewer has not started yet).
+        if from_status != to and tell_patient:
             notifications.case_status_changed(case, to=to)
     case.status = to
     case.status_changed_at = now
@@ -164,16 +168,30 @@ def exam_description(case: Case) -> str:
     return " ".join(parts)
 
 
+# What the authorization names, the case field that holds each, and how a page asks for it.
+AUTHORIZATION_DETAILS = (
+    ("patient_name", "the patient's full name"),
+    ("patient_birth_date", "the patient's date of birth"),
+    ("exam_type", "the type of scan"),
+    ("exam_date", "the date of the scan"),
+    ("facility_name", "where the scan was done"),
+)
+
+
+def authorization_fields_missing(case: Case) -> list[str]:
+    """The case fields the authorization names that are still empty."""
+    missing = []
+    for name, _label in AUTHORIZATION_DETAILS:
+        value = getattr(case, name)
+        if not (value.strip() if isinstance(value, str) else value):
+            missing.append(name)
+    return missing
+
+
 def authorization_details_missing(case: Case) -> list[str]:
     """What must be known before the authorization can name the patient and the exam."""
-    needed = [
-        (case.patient_name.strip(), "the patient's full name"),
-        (case.patient_birth_date, "the patient's date of birth"),
-        (case.exam_type, "the type of scan"),
-        (case.exam_date, "the date of the scan"),
-        (case.facility_name.strip(), "where the scan was done"),
-    ]
-    return [label for value, label in needed if not value]
+    missing = set(authorization_fields_missing(case))
+    return [label for name, label in AUTHORIZATION_DETAILS if name in missing]
 
 
 def sign_authorization(
@@ -272,24 +290,45 @@ def authorization_text(
     )
 
 
+def details_changed_since(authorization: Authorization, case: Case) -> list[str]:
+    """What the signed text names that the request now has differently, in plain words."""
+    changed = []
+    if authorization.patient_name != case.patient_name:
+        changed.append("the patient's name")
+    if authorization.patient_birth_date != case.patient_birth_date:
+        changed.append("the patient's date of birth")
+    if authorization.exam != exam_description(case):
+        changed.append("the scan")
+    return changed
+
+
 def names_current_details(authorization: Authorization, case: Case) -> bool:
     """Does the signed text still name the patient and the exam as the request now has them?"""
-    return (
-        authorization.patient_name == case.patient_name
-        and authorization.patient_birth_date == case.patient_birth_date
-        and authorization.exam == exam_description(case)
-    )
+    return not details_changed_since(authorization, case)
+
+
+AUTHORIZATIONS_NEWEST_FIRST = ("-signed_at", "-pk")
+# The name under which a page selects a case's latest authorization with the case.
+LATEST_AUTHORIZATION = "latest_signed_authorization"
 
 
 def latest_authorization(case: Case) -> Authorization | None:
-    """The last one signed, whatever has happened to it since."""
-    return case.authorizations.order_by("-signed_at", "-pk").first()
+    """The last one signed, whatever has happened to it since (the one a page selected with the
+    case under `LATEST_AUTHORIZATION`, when it did)."""
+    return selected(
+        case,
+        LATEST_AUTHORIZATION,
+        lambda: case.authorizations.order_by(*AUTHORIZATIONS_NEWEST_FIRST).first(),
+    )
 
 
-def active_authorization(case: Case) -> Authorization | None:
+def active_authorization(
+    case: Case, *, latest: Authorization | None = None
+) -> Authorization | None:
     """The authorization that may be relied on today: signed last, not revoked, not expired,
-    and still naming the patient and the exam as the request has them."""
-    authorization = latest_authorization(case)
+    and still naming the patient and the exam as the request has them (`latest`: the case's
+    `latest_authorization`, when the caller has it)."""
+    authorization = latest or latest_authorization(case)
     if (
         authorization is None
         or authorization.revoked_at is not None
@@ -308,6 +347,7 @@ class AuthorizationState:
     active: Authorization | None
     missing_details: list[str]
     status: str  # none, active, revoked, expired, details_changed
+    changed: list[str] = field(default_factory=list)  # what changed since it was signed
 
     @property
     def can_sign(self) -> bool:
@@ -316,7 +356,7 @@ class AuthorizationState:
 
 def authorization_state(case: Case) -> AuthorizationState:
     latest = latest_authorization(case)
-    active = active_authorization(case)
+    active = active_authorization(case, latest=latest) if latest else None
     if latest is None:
         status = "none"
     elif latest.revoked_at is not None:
@@ -327,7 +367,8 @@ def authorization_state(case: Case) -> AuthorizationState:
         status = "expired"
     else:
         status = "details_changed"
-    return AuthorizationState(latest, active, authorization_details_missing(case), status)
+    changed = details_changed_since(latest, case) if status == "details_changed" else []
+    return AuthorizationState(latest, active, authorization_details_missing(case), status, changed)
 
 
 def authorization_preview(case: Case) -> str | None:
@@ -403,7 +444,7 @@ def submit_case(case: Case, *, by, missing: list[str]) -> None:
     priority.apply_risk_priority(case)
     case_id = case.pk
     transaction.on_commit(
-        lambda: current_app.send_task("records.tasks.advance_case_task", args=[case_id])
+        lambda: current_app.send_task("requests_app.tasks.advance_case_task", args=[case_id])
     )
 
 
@@ -457,8 +498,9 @@ def route_case(
 
 
 # The patient's answers about who, what and why. Until submission the patient changes them in the
-# wizard; after it, only `correct_clinical_answers` does, because who may read the case (licence
-# in the patient's state, MQSA for a mammogram, independence from the facility) follows from them.
+# wizard; after it, only `reviewers.services.correct_clinical_answers` does, because who may read
+# the case (licence in the patient's state, MQSA for a mammogram, independence from the facility)
+# follows from them.
 CLINICAL_ANSWERS = (
     "patient_name",
     "patient_birth_date",
@@ -489,60 +531,6 @@ CORRECTABLE_FROM = (
     Case.Status.QUEUED,
     Case.Status.IN_REVIEW,
 )
-
-
-def correct_clinical_answers(case: Case, *, by, changes: dict, reason: str) -> list[str]:
-    """submitted to in_review: a coordinator corrects the patient's answers, giving a reason.
-
-    The timeline names the fields that changed, never their values. When a specialist holds the
-    case and no longer qualifies under the corrected answers, the case goes back to its queue
-    (in_review -> queued) and their reading is released. Returns the fields that changed.
-    """
-    # The eligibility rules and readings belong to the reviewers app, which imports this module.
-    from reviewers.matching import reasons_not_eligible
-    from reviewers.models import Opinion
-
-    unknown = sorted(set(changes) - set(CLINICAL_ANSWERS))
-    if unknown:
-        raise CaseError(f"Only the patient's answers can be corrected, not {', '.join(unknown)}.")
-    if not reason.strip():
-        raise CaseError("Say why the answers change: the patient reads it on the timeline.")
-    with transaction.atomic():
-        current = Case.objects.select_for_update().get(pk=case.pk)
-        if current.status not in CORRECTABLE_FROM:
-            raise CaseError(
-                f"This request is {current.get_status_display().lower()}: its answers can be "
-                "corrected between submission and the report."
-            )
-        changed = [name for name, value in changes.items() if getattr(current, name) != value]
-        if not changed:
-            raise CaseError("Nothing to correct: the answers are already these.")
-        for name in changed:
-            setattr(current, name, changes[name])
-        current.save(update_fields=[*changed, "updated_at"])
-        labels = ", ".join(str(Case._meta.get_field(name).verbose_name) for name in changed)
-        add_to_timeline(
-            current, by, f"A care coordinator corrected your answers ({labels}). {reason.strip()}"
-        )
-        holder = current.assigned_reviewer
-        if (
-            current.status == Case.Status.IN_REVIEW
-            and holder is not None
-            and reasons_not_eligible(current, holder)
-        ):
-            transition(
-                current,
-                to=Case.Status.QUEUED,
-                allowed_from=[Case.Status.IN_REVIEW],
-                by=by,
-                message="Your case is waiting for a specialist who fits your corrected answers.",
-                assigned_reviewer=None,
-            )
-            Opinion.objects.filter(
-                case=current, reviewer=holder, released_at__isnull=True, signed_at__isnull=True
-            ).update(released_at=timezone.now())
-    case.refresh_from_db()
-    return changed
 
 
 def delete_draft(case: Case, *, by) -> None:

@@ -27,6 +27,15 @@ def _changed(case: Case, *, guard: dict, refuse: str, **fields) -> None:
     case.refresh_from_db()
 
 
+def _why_not_moved(case: Case) -> str:
+    """Why a case cannot change queue, as it is now."""
+    case.refresh_from_db()
+    where = f"Case {case.short_code} is {case.get_status_display().lower()}"
+    if case.assigned_reviewer_id is not None:
+        return f"{where}: release it from its specialist before moving it."
+    return f"{where}: only a case waiting for a specialist can move to another queue."
+
+
 def ask_for_records(case: Case, *, by, message: str) -> None:
     """submitted/awaiting_insurance/queued -> needs_records, with a message on what is missing."""
     with transaction.atomic():
@@ -43,8 +52,7 @@ def reroute(case: Case, *, by, queue, note: str = "") -> None:
         _changed(
             case,
             guard={"status__in": REROUTABLE, "assigned_reviewer__isnull": True},
-            refuse=f"Case {case.short_code} is {case.get_status_display().lower()}: "
-            "release it from its specialist before moving it.",
+            refuse=_why_not_moved(case),
             queue=queue,
             needs_coordinator=False,
             sla_warn_at=clock.warn_at,

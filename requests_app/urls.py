@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.case_list, name="case-list"),
     path("new/", views.case_new, name="case-new"),
     path("<uuid:code>/", views.case_detail, name="case-detail"),
+    path("<uuid:code>/seen/", views.case_seen, name="case-seen"),
     path("<uuid:code>/steps/<slug:step>/", views.case_step, name="case-step"),
     path("<uuid:code>/submit/", views.case_submit, name="case-submit"),
     path("<uuid:code>/messages/", views.case_message, name="case-message"),

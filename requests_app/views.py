@@ -3,26 +3,28 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from insurance import services as insurance_services
 from insurance.models import CaseInsurance
-from insurance.status import insurance_status
+from insurance.status import PAGE_RELATED, insurance_status, page_annotations
 from records import services as records_services
 from records.access_rules import right_of_access
 from records.forms import DocumentForm, ImagesForm
-from records.models import Document
+from records.models import Document, Upload
 from records.views import previews_shown
-from reviewers.models import Subspecialty
+from reviewers.models import ReviewerChoice, Subspecialty
 from reviewers.patient_views import report_section
-from secondopinion.pdf import pdf_response, render_pdf
+from secondopinion.pdf import render_pdf
 
-from . import messaging, notifications, services, sla, wizard
-from .access import get_case_for_patient
-from .audit import record_access, record_page, refusals_audited
+from . import messaging, notifications, services, sla, tasks, wizard
+from .access import get_case_for_patient, latest_related
+from .audit import record_access, record_page, refusals_audited, serve_file
 from .forms import AuthorizationForm, SubmitForm
 from .models import AuditEvent, Authorization, Case
 from .progress import next_steps_for
@@ -60,42 +62,85 @@ def case_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
-    case = get_case_for_patient(request.user, code)
-    # Read before marking, so the page can still show which messages are new.
-    case_messages = list(case.messages.select_related("author"))
-    messaging.mark_read(case, by=request.user)
-    notifications.mark_read(request.user, case=case)
+    """The patient's case. A GET writes nothing but the page's audit record: what is new is
+    marked read when the page tells us it was shown (`case_seen`), and a coverage check whose
+    inputs changed is shown from the rules and stored by the worker."""
+    case = get_case_for_patient(
+        request.user,
+        code,
+        related=(*PAGE_RELATED, services.LATEST_AUTHORIZATION),
+        annotate={
+            **page_annotations(),
+            services.LATEST_AUTHORIZATION: latest_related(
+                "authorizations", Authorization, services.AUTHORIZATIONS_NEWEST_FIRST
+            ),
+            "unread_notifications": notifications.unread_count(request.user),
+            **sla.hours_ahead_annotations(),
+        },
+    )
+    case_messages = list(case.messages.select_related("author", "share"))
     editable = case.is_editable_by_patient
-    uploads = list(case.uploads.all())
-    report = report_section(case)
+    uploads = records_services.uploads_for_page(case)
+    documents = list(case.documents.all())
+    choice = insurance_services.reviewer_choice(case)
+    report = report_section(case, choice=choice)
+    chosen_name = choice.reviewer.display_name if choice and choice.reviewer else ""
+    with insurance_services.coverage_checked_once(read_only=True) as stale:
+        ins = insurance_status(case)
+        missing = wizard.missing_by_step(case, documents=documents, uploads=uploads)
+    for pk in stale:
+        transaction.on_commit(lambda pk=pk: tasks.refresh_coverage_task.delay(pk))
     # The page's one audit record names the reports and image previews it shows.
     record_page(
         request,
         page="case-page",
         case=case,
         reports=[opinion.code for opinion in report["signed"]],
-        series=previews_shown(uploads),
+        series=records_services.series_previews(uploads),
     )
     context = {
         "case": case,
         "case_messages": case_messages,
-        "events": case.events.select_related("actor"),
-        "documents": case.documents.all(),
+        "unread": any(m.from_care_team and m.read_at is None for m in case_messages),
+        "events": case.events.all(),
+        "unread_notifications": case.unread_notifications,
+        "documents": documents,
         "uploads": uploads,
-        "insurance": CaseInsurance.objects.filter(case=case).first(),
-        "ins": insurance_status(case),
+        "insurance": ins.insurance if ins else None,
+        "ins": ins,
         "op": report,
         # Which steps still need answers matters only while the patient may change them.
-        "missing": wizard.missing_for_submission(case) if editable else [],
-        "recommendations": wizard.recommendations(case),
-        "resume_step": wizard.first_incomplete(case) if editable else None,
-        "next_steps": next_steps_for(case),
+        "missing": [item for _, items in missing for item in items] if editable else [],
+        "recommendations": wizard.recommendations(case, documents=documents, uploads=uploads),
+        "resume_step": next((step for step, items in missing if items), wizard.STEPS[-1])
+        if editable
+        else None,
+        "chosen_name": chosen_name,
+        "next_steps": next_steps_for(case, chosen_name=chosen_name),
         "authorization_state": services.authorization_state(case),
         **right_of_access(timezone.localdate()),
         "expected_report": sla.expected_report_by(case),
     }
     return render(request, "requests_app/case_detail.html", context)
+
+
+@login_required
+@require_POST
+def case_seen(request: HttpRequest, code: UUID) -> HttpResponse:
+    """The case page was shown: its messages from the care team and the notifications about
+    the case are read now (the page posts here once it has loaded)."""
+    case = get_case_for_patient(request.user, code)
+    messaging.mark_read(case, by=request.user)
+    notifications.mark_read(request.user, case=case)
+    return HttpResponse(status=204)
+
+
+def _chosen_name(case: Case) -> str:
+    """The specialist the patient picked, or "" for the first available."""
+    choice = ReviewerChoice.objects.filter(case=case).select_related("reviewer").first()
+    return choice.reviewer.display_name if choice and choice.reviewer else ""
 
 
 @login_required
@@ -142,6 +187,7 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
         uploads = list(case.uploads.all())
         record_page(request, page="records-step", case=case, series=previews_shown(uploads))
         return {
+            "has_images": any(u.status != Upload.Status.RECEIVING for u in uploads),
             "has_report": Document.Kind.ORIGINAL_REPORT in kinds,
             "has_pathology": Document.Kind.PATHOLOGY_REPORT in kinds,
             "document_max_bytes": settings.DOCUMENT_MAX_BYTES,
@@ -168,10 +214,11 @@ def _step_context(step: wizard.Step, case: Case, request: HttpRequest) -> dict:
             "recommendations": wizard.recommendations(case),
             "insurance": CaseInsurance.objects.filter(case=case).first(),
             "ins": insurance_status(case),
-            "authorization": services.active_authorization(case),
+            "auth": services.authorization_state(case),
             "documents": case.documents.all(),
             "uploads": case.uploads.all(),
             "submit_form": SubmitForm(),
+            "chosen_name": _chosen_name(case),
         }
     return {}
 
@@ -183,6 +230,7 @@ def authorization_context(case: Case) -> dict:
         "auth": state,
         "authorization": state.active,
         "preview": services.authorization_preview(case) if state.can_sign else None,
+        "missing_steps": wizard.steps_asking_for(services.authorization_fields_missing(case)),
     }
 
 
@@ -225,15 +273,15 @@ def authorization_pdf(request: HttpRequest, code: UUID, authorization: UUID) -> 
     ):
         case = get_case_for_patient(request.user, code)
     found = get_object_or_404(case.authorizations, code=authorization)
-    record_access(
+    return serve_file(
         request,
-        action=AuditEvent.Action.DOWNLOAD,
+        render_pdf("requests_app/authorization_pdf.html", {"case": case, "authorization": found}),
+        case=case,
         target_type="authorization",
-        target_code=found.code,
-        case_code=case.code,
+        target_codes=[found.code],
+        content_type="application/pdf",
+        filename=f"hipaa-authorization-{case.short_code}.pdf",
     )
-    pdf = render_pdf("requests_app/authorization_pdf.html", {"case": case, "authorization": found})
-    return pdf_response(pdf, f"hipaa-authorization-{case.short_code}.pdf")
 
 
 @login_required

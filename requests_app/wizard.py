@@ -48,15 +48,18 @@ class Step:
     def save(self, form: forms.BaseForm, case: Case, request) -> None:
         services.update_case(case, by=request.user, fields=form.cleaned_data)
 
-    def missing(self, case: Case) -> list[str]:
-        """What this step still needs before the request can be submitted."""
+    def missing(self, case: Case, *, documents=None, uploads=None) -> list[str]:
+        """What this step still needs before the request can be submitted (`documents` and
+        `uploads`: the case's, when the caller already loaded them)."""
         if self.form_class is None or not issubclass(self.form_class, forms.ModelForm):
             return []
-        form = self.form_class(instance=case)
+        # The form's fields as declared, and those it makes required: building the form itself
+        # would run what its choices need (the specialist step matches reviewers).
+        wanted = set(getattr(self.form_class, "required_fields", ()))
         empty = [
             field.label
-            for name, field in form.fields.items()
-            if field.required and getattr(case, name) in (None, "")
+            for name, field in self.form_class.base_fields.items()
+            if (field.required or name in wanted) and getattr(case, name) in (None, "")
         ]
         return [f"{self.label}: {label.lower()}" for label in empty]
 
@@ -65,9 +68,13 @@ class RecordsStep(Step):
     def build_form(self, case: Case, data=None, files=None) -> forms.BaseForm | None:
         return MammogramForm(data, instance=case) if case.is_mammogram else None
 
-    def missing(self, case: Case) -> list[str]:
+    def missing(self, case: Case, *, documents=None, uploads=None) -> list[str]:
         missing = []
-        if case.uploads.filter(status=Upload.Status.INVALID).exists():
+        if uploads is None:
+            invalid = case.uploads.filter(status=Upload.Status.INVALID).exists()
+        else:
+            invalid = any(upload.status == Upload.Status.INVALID for upload in uploads)
+        if invalid:
             missing.append(f"{self.label}: fix the problems found in your images")
         if case.is_mammogram:
             missing += [
@@ -119,8 +126,8 @@ class InsuranceStep(Step):
     def save(self, form: forms.BaseForm, case: Case, request) -> None:
         insurance_services.save_case_insurance(case, by=request.user, data=form.cleaned_data)
 
-    def missing(self, case: Case) -> list[str]:
-        if not CaseInsurance.objects.filter(case=case).exists():
+    def missing(self, case: Case, *, documents=None, uploads=None) -> list[str]:
+        if insurance_services.case_insurance(case) is None:
             return ["tell us about your insurance (or choose to pay yourself)"]
         return insurance_services.choices_missing(case)
 
@@ -173,9 +180,27 @@ def previous_step(step: Step) -> Step | None:
     return STEPS[index - 1] if index else None
 
 
+def steps_asking_for(fields: list[str]) -> list[Step]:
+    """The steps whose forms ask for any of these case fields, in wizard order."""
+    wanted = set(fields)
+    return [
+        step
+        for step in STEPS
+        if step.form_class is not None
+        and issubclass(step.form_class, forms.ModelForm)
+        and wanted & set(step.form_class._meta.fields)
+    ]
+
+
 def missing_for_submission(case: Case) -> list[str]:
     """Everything required that the patient has not given yet, in wizard order."""
     return [item for step in STEPS for item in step.missing(case)]
+
+
+def missing_by_step(case: Case, *, documents=None, uploads=None) -> list[tuple[Step, list[str]]]:
+    """Each step with what it still needs, reading the documents and uploads a page already
+    loaded when given."""
+    return [(step, step.missing(case, documents=documents, uploads=uploads)) for step in STEPS]
 
 
 def first_incomplete(case: Case) -> Step:
@@ -186,15 +211,19 @@ def first_incomplete(case: Case) -> Step:
     return STEPS[-1]
 
 
-def recommendations(case: Case) -> list[str]:
-    """Records that are not required to submit but that the specialist will want."""
+def recommendations(case: Case, *, documents=None, uploads=None) -> list[str]:
+    """Records that are not required to submit but that the specialist will want (reading the
+    documents and uploads a page already loaded, when given)."""
     advice = []
-    if not case.uploads.exists():
+    if not (case.uploads.exists() if uploads is None else uploads):
         advice.append(
             "Add the images (DICOM files from the CD or patient portal): the specialist needs "
             "them to start."
         )
-    kinds = set(case.documents.values_list("kind", flat=True))
+    if documents is None:
+        kinds = set(case.documents.values_list("kind", flat=True))
+    else:
+        kinds = {document.kind for document in documents}
     if Document.Kind.ORIGINAL_REPORT not in kinds:
         advice.append("Add the original written report (PDF).")
     if (

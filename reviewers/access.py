@@ -47,6 +47,21 @@ def reviewer_cases(user) -> QuerySet[Case]:
     )
 
 
+def waiting_in_order(cases: QuerySet[Case], profile: ReviewerProfile) -> QuerySet[Case]:
+    """The waiting cases of a reviewer's queue in the order they are shown: those whose patient
+    asked for this reviewer first (`asked_for_me`), then the urgent, then the longest waiting.
+
+    The others of the kind never see a case reserved for someone else (`reviewer_cases`), so the
+    named reviewer finding it on top is what makes the patient's pick happen.
+    """
+    asked = ReviewerChoice.objects.filter(case=OuterRef("pk"), reviewer=profile)
+    return (
+        cases.filter(status=Case.Status.QUEUED, assigned_reviewer__isnull=True)
+        .annotate(asked_for_me=Exists(asked))
+        .order_by("-asked_for_me", "-priority", "status_changed_at", "pk")
+    )
+
+
 def get_case_for_reviewer(user, code: UUID) -> Case:
     return get_object_or_404(
         reviewer_cases(user).select_related("queue", "requested_subspecialty", "assigned_reviewer"),

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from insurance import assignment as network
 from requests_app.admin_audit import AuditedModelAdmin
+from requests_app.admin_forms import EligibleReviewers
 from requests_app.models import Case
 
 from . import services
@@ -218,6 +219,18 @@ class CaseAssignmentAdmin(CoordinatorAccess, AuditedModelAdmin):
             .get_queryset(request)
             .filter(status__in=[Case.Status.QUEUED, Case.Status.IN_REVIEW])
         )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            return form
+        options = network.reviewer_options(obj)
+
+        class WithTheFacts(EligibleReviewers, form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, options=options, show_all="show_all" in request.GET, **kw)
+
+        return WithTheFacts
 
     @admin.display(description="case", ordering="code")
     def short_code(self, obj: Case) -> str:

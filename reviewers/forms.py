@@ -147,6 +147,11 @@ class GradeForm(forms.ModelForm):
         self.fields["patient_summary"].required = True
         if case.is_mammogram:
             self.fields["original_birads"].choices = [("", "Not stated"), *READ_BIRADS]
+            if case.birads and case.birads != "unknown":
+                self.fields["original_birads"].help_text = (
+                    f"Prefilled with the patient's answer ({case.get_birads_display()}): "
+                    "check it against the original report and change it if it differs."
+                )
         else:
             del self.fields["original_birads"]
         if third_opinion:

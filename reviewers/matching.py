@@ -30,12 +30,12 @@ from datetime import date
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from records.models import Instance
+from records import studyzip
 from requests_app.models import Case, VisitMode
 
 from . import readers
 from .credentials import licence_current
-from .models import Opinion, ReviewerProfile
+from .models import Opinion, ReviewerChoice, ReviewerProfile
 
 # Digital breast tomosynthesis objects (DICOM PS3.4): the tomosynthesis volume and its projections.
 TOMOSYNTHESIS_SOP_CLASSES = (
@@ -158,6 +158,23 @@ def _kind_fits(need: Need, r: ReviewerFacts) -> bool:
     return r.kind == ReviewerProfile.Kind.CLINICAL and (
         not specific or r.clinical_specialty == wanted
     )
+
+
+# Each reason reads after "the reviewer" ("is not licensed in OH"); said to the reviewer, or of
+# them as "they", the verb that opens it agrees with the plural pronoun.
+_PLURAL_VERB = {"is": "are", "has": "have", "does": "do", "works": "work"}
+
+
+def in_plural(reason: str) -> str:
+    """A reason as said after "you" or "they": "is not licensed in OH" -> "are not licensed..."."""
+    verb, _, rest = reason.partition(" ")
+    return f"{_PLURAL_VERB[verb]} {rest}" if verb in _PLURAL_VERB else reason
+
+
+def reasons_said(pronoun: str, reasons: Iterable[str]) -> str:
+    """The reasons as one clause about "you" or "they": "you are not licensed in OH; you have no
+    capacity for another case now"."""
+    return "; ".join(f"{pronoun} {in_plural(reason)}" for reason in reasons)
 
 
 def credential_problems(need: Need, r: ReviewerFacts) -> list[str]:
@@ -314,21 +331,19 @@ def has_tomosynthesis(case: Case) -> bool:
 
 def tomosynthesis_cases(cases: Iterable[Case]) -> set[int]:
     """Which of these cases hold a tomosynthesis study, in one query."""
-    return set(
-        Instance.objects.filter(
-            series__study__case__in=[case.pk for case in cases],
-            sop_class_uid__in=TOMOSYNTHESIS_SOP_CLASSES,
-        )
-        .values_list("series__study__case_id", flat=True)
-        .distinct()
-    )
+    return studyzip.cases_holding([case.pk for case in cases], TOMOSYNTHESIS_SOP_CLASSES)
 
 
 def load_reviewers(queryset=None, *, on: date | None = None) -> list[ReviewerFacts]:
     """Active reviewers as facts on day `on` (today), with their open cases, in three queries."""
-    on = on or timezone.localdate()
+    return facts_of_profiles(loaded_profiles(queryset), on=on)
+
+
+def loaded_profiles(queryset=None) -> list[ReviewerProfile]:
+    """The active reviewers `load_reviewers` reads, with what it reads of them (their
+    subspecialties, licences and open cases), in three queries."""
     queryset = queryset if queryset is not None else ReviewerProfile.objects.all()
-    profiles = (
+    return list(
         queryset.filter(is_active=True)
         .annotate(
             open_count=Count(
@@ -337,6 +352,11 @@ def load_reviewers(queryset=None, *, on: date | None = None) -> list[ReviewerFac
         )
         .prefetch_related("subspecialties", "licenses")
     )
+
+
+def facts_of_profiles(profiles: list[ReviewerProfile], *, on: date | None = None):
+    """Profiles from `loaded_profiles` as facts on day `on` (today)."""
+    on = on or timezone.localdate()
     return [ReviewerFacts.from_profile(p, open_cases=p.open_count, on=on) for p in profiles]
 
 
@@ -382,3 +402,61 @@ def credential_problems_for(case: Case, reviewer: ReviewerProfile) -> list[str]:
     role = case.opinions.filter(reviewer=reviewer).values_list("role", flat=True).last()
     need = replace(need_for_case(case), role=role or Opinion.Role.READING)
     return credential_problems(need, facts)
+
+
+# --- A coordinator's choice of reader ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One reviewer as a coordinator weighs them for a case: the facts the rules looked at."""
+
+    reviewer: ReviewerFacts
+    facts: str
+    reasons: tuple[str, ...] = ()  # why they may not take it; empty when they may
+    patient_pick: bool = False
+
+    @property
+    def eligible(self) -> bool:
+        return not self.reasons
+
+
+def facts_of(need: Need, r: ReviewerFacts) -> str:
+    """What the rules checked, as the coordinator reads it, and the reviewer's load now."""
+    facts = (
+        [f"reads {need.subspecialty.replace('_', ' ')}"]
+        if need.subspecialty in r.subspecialties
+        else []
+    )
+    if need.opinion_state and need.opinion_state in r.states:
+        facts.append(f"licensed in {need.opinion_state}")
+    if need.mammography and need.role == Opinion.Role.READING:
+        facts.append("MQSA current" if r.mqsa_current else "no current MQSA")
+    if need.facility and not any(same_facility(need.facility, p) for p in r.workplaces):
+        facts.append("no conflict with the scanning facility")
+    facts.append(f"{r.open_cases} of {r.capacity} cases open")
+    return "; ".join(facts)
+
+
+def options_for(case: Case, *, in_network_ids: Collection[int] | None = None) -> list[Option]:
+    """Every active reviewer for this case: those who may take it first (the patient's pick at the
+    top, then fastest and least loaded), then the others with their reasons."""
+    need = need_for_case(case, in_network_ids=in_network_ids)
+    pick = ReviewerChoice.objects.filter(case=case).values_list("reviewer_id", flat=True).first()
+    everyone = []
+    for r in load_reviewers():
+        if r.id == case.assigned_reviewer_id and case.status == Case.Status.IN_REVIEW:
+            r = replace(r, open_cases=r.open_cases - 1)  # their own open case is this one
+        everyone.append(r)
+    matches = rank(need, everyone)
+    eligible = [
+        Option(c.reviewer, facts_of(need, c.reviewer), patient_pick=c.reviewer.id == pick)
+        for c in matches.candidates
+    ]
+    eligible.sort(key=lambda option: not option.patient_pick)  # stable: the ranking stays
+    others = [
+        Option(r, facts_of(need, r), matches.excluded[r.id], patient_pick=r.id == pick)
+        for r in sorted(everyone, key=lambda r: (r.name, r.id))
+        if r.id in matches.excluded
+    ]
+    return eligible + others

@@ -17,5 +17,20 @@ urlpatterns = [
         patient_views.question_ask,
         name="question-ask",
     ),
+    path(
+        "<uuid:code>/everything.zip",
+        patient_views.download_everything,
+        name="download-everything",
+    ),
+    path(
+        "<uuid:code>/deidentified/",
+        patient_views.deidentified_make,
+        name="deidentified-make",
+    ),
+    path(
+        "<uuid:code>/deidentified/<uuid:copy>.zip",
+        patient_views.deidentified,
+        name="deidentified",
+    ),
     path("<uuid:code>/third-opinion/", patient_views.third_opinion, name="third-opinion"),
 ]

@@ -2,7 +2,6 @@
 
 from datetime import datetime
 
-from records.models import Study
 from secondopinion.pdf import render_pdf as render_template_pdf
 
 from .models import Opinion
@@ -21,7 +20,7 @@ def render_pdf(opinion: Opinion, *, signed_name: str, signed_at: datetime) -> by
             "opinion": opinion,
             "case": case,
             "reviewer": opinion.reviewer,
-            "studies": Study.objects.filter(case=case),
+            "studies": case.studies.all(),
             "signed_name": signed_name,
             "signed_at": signed_at,
         },

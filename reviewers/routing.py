@@ -1,7 +1,8 @@
 """Which kind of specialist should read a case.
 
-`suggest_subspecialty` answers from what the patient told us (exam, body region, age); it is what
-the wizard proposes and what routing falls back on when the image headers say too little.
+`suggest_subspecialty` answers from what the patient told us (exam, body region, age), with the
+shipped table's rules on the answers; it is what the wizard proposes and what routing falls back
+on when the image headers say too little.
 `route` decides a case's queue once a study is validated, from the admin-edited `RoutingRule`
 table (loaded with `load_rules`), the study's headers and the patient's answers.
 """
@@ -12,27 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import routing_table
+
 if TYPE_CHECKING:
     from .models import RoutingRule
-
-PEDIATRIC_AGE = 18
-
-REGION_SUBSPECIALTY = {
-    "brain": "neuroradiology",
-    "head_neck": "neuroradiology",
-    "spine": "neuroradiology",
-    "breast": "breast",
-    "chest": "cardiothoracic",
-    "heart": "cardiothoracic",
-    "abdomen": "abdominal",
-    "pelvis": "abdominal",
-    "shoulder": "musculoskeletal",
-    "arm": "musculoskeletal",
-    "hip": "musculoskeletal",
-    "knee": "musculoskeletal",
-    "foot": "musculoskeletal",
-    "bone": "musculoskeletal",
-}
 
 WHY = {
     "neuroradiology": "Brain, head, neck and spine scans are best read by a neuroradiologist.",
@@ -60,16 +44,26 @@ class Suggestion:
 
 
 def suggest_subspecialty(*, exam_type: str, body_region: str, age: int | None) -> Suggestion:
-    """The subspecialty a patient's own answers point to, with the reason in plain words."""
-    if age is not None and age < PEDIATRIC_AGE:
-        slug = "pediatric"
-    elif exam_type == "pet":
-        slug = "nuclear_medicine"
-    elif exam_type == "mammogram":
-        slug = "breast"
-    else:
-        slug = REGION_SUBSPECIALTY.get(body_region, "general")
-    return Suggestion(slug=slug, why=WHY[slug])
+    """The subspecialty a patient's own answers point to, with the reason in plain words: the
+    first rule of the shipped table that reads only the answers or the age (`routing_table`)."""
+    for rule in _answer_rules():
+        evidence = _evidence(
+            rule,
+            modalities=frozenset(),
+            body_parts=(),
+            descriptions=(),
+            exam_type=exam_type.strip().upper(),
+            region=body_region.strip().upper(),
+            age=age,
+        )
+        if evidence is not None:
+            return Suggestion(slug=rule.subspecialty, why=WHY[rule.subspecialty])
+    return Suggestion(slug=GENERAL, why=WHY[GENERAL])
+
+
+@functools.cache
+def _answer_rules() -> tuple["Rule", ...]:
+    return tuple(rule for rule in shipped_rules() if not rule.reads_scan)
 
 
 # --- Routing a case from its validated study -----------------------------------------------------
@@ -195,6 +189,21 @@ def load_rules() -> list[Rule]:
     from .models import RoutingRule
 
     return [Rule.from_model(r) for r in RoutingRule.objects.filter(is_active=True)]
+
+
+def shipped_rules() -> list[Rule]:
+    """The table SecondOpinion ships with (`routing_table`), as `route` takes it, in order."""
+    return [
+        Rule(
+            name=name,
+            subspecialty=subspecialty,
+            confidence=confidence,
+            **{k: v if k == "max_age" else split_list(v) for k, v in conditions.items()},
+        )
+        for _, name, subspecialty, confidence, conditions in sorted(
+            routing_table.RULES, key=lambda r: r[0]
+        )
+    ]
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
 """The routing table SecondOpinion ships with: data, read without a database.
 
 A data migration seeds the admin's `RoutingRule` table from it; `validate_study` routes with it
-when no database (or no migrated one) is at hand. Coordinators refine the table in the admin, so
-a change here reaches existing sites only through a new data migration.
+when no database (or no migrated one) is at hand, and the wizard's suggestion reads its rules on
+the patient's answers (`routing.shipped_rules`, `routing.suggest_subspecialty`). Coordinators
+refine the table in the admin, so a change here reaches existing sites only through a new data
+migration.
 
 Scan-based rules come first, most specific first (age, then modality, then anatomy); rules on the
 patient's answers alone come last with lower confidence, because BodyPartExamined is missing or
 wrong in a large share of real files and the answers are what is left.
 """
-
-from .routing import Rule, split_list
 
 # CERVICAL alone is left out on purpose: it also means the cervix (pelvic MR); spine descriptions
 # say SPINE or C-SPINE, which SPINE already matches.
@@ -105,16 +105,3 @@ RULES = [
         {"declared_regions": "shoulder, arm, hip, knee, foot, bone"},
     ),
 ]
-
-
-def shipped_rules() -> list[Rule]:
-    """The shipped table as `route` takes it, in evaluation order."""
-    return [
-        Rule(
-            name=name,
-            subspecialty=subspecialty,
-            confidence=confidence,
-            **{k: v if k == "max_age" else split_list(v) for k, v in conditions.items()},
-        )
-        for _, name, subspecialty, confidence, conditions in sorted(RULES, key=lambda r: r[0])
-    ]

@@ -10,6 +10,7 @@ double click or two reviewers at once cannot apply a step twice.
 import hashlib
 import logging
 from collections.abc import Collection
+from datetime import timedelta
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
@@ -18,15 +19,18 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from records.services import RecordError, check_pdf
 from requests_app import findings, priority
-from requests_app.models import Case, CaseEvent
+from requests_app import services as case_services
+from requests_app.models import Case, CaseEvent, Notification
+from requests_app.notifications import case_link, notify
 from requests_app.services import CaseError, ensure_editable, transition
 
 from . import meaning, readers, reports
-from .matching import credential_problems_for, reasons_not_eligible
+from .matching import credential_problems_for, reasons_not_eligible, reasons_said
 from .models import (
     FollowUpQuestion,
     Opinion,
@@ -73,6 +77,61 @@ def reserved_for_another(case: Case, reviewer: ReviewerProfile) -> bool:
     )
 
 
+# How long a queued case waits for the specialist the patient named; then anyone eligible of the
+# kind may take it from the subspecialty queue.
+CHOICE_HOLD = timedelta(days=2)
+
+
+def end_reservation(case: Case, *, reviewer: ReviewerProfile, because: str) -> bool:
+    """The named specialist will not read this case: it goes to anyone eligible in its queue, and
+    the patient is told on the site in a plain sentence. False when it was not reserved for them.
+
+    `because`: why, in the patient's words (no medical detail), e.g. "could not take your case".
+    """
+    ended = ReviewerChoice.objects.filter(
+        case=case,
+        reviewer=reviewer,
+        case__status=Case.Status.QUEUED,
+        case__assigned_reviewer__isnull=True,
+    ).update(reviewer=None)
+    if not ended:
+        return False
+    said = f"{reviewer.display_name} {because}."
+    goes_on = "Your case now goes to the first available specialist of the right kind."
+    case_services.add_to_timeline(case, None, f"{said} {goes_on}")
+    notify(
+        case.patient,
+        kind=Notification.Kind.STATUS,
+        title="Another specialist will read your case",
+        body=f"{said} The first available specialist of the same kind will read it instead; "
+        "you do not need to do anything.",
+        case=case,
+        link=case_link(case),
+    )
+    return True
+
+
+def end_overdue_reservations(*, now) -> int:
+    """Cases queued longer than CHOICE_HOLD for a named specialist who has not taken them go to
+    anyone eligible (periodic). A specialist who already read a part of the case keeps nothing
+    to wait for; their choice is left as it is."""
+    overdue = ReviewerChoice.objects.filter(
+        reviewer__isnull=False,
+        case__status=Case.Status.QUEUED,
+        case__assigned_reviewer__isnull=True,
+        case__status_changed_at__lte=now - CHOICE_HOLD,
+    ).select_related("case__patient", "reviewer")
+    count = 0
+    for choice in overdue:
+        if choice.case.opinions.filter(reviewer=choice.reviewer).exists():
+            continue
+        with transaction.atomic():
+            count += end_reservation(
+                choice.case, reviewer=choice.reviewer, because="has not been able to take your case"
+            )
+    return count
+
+
 # --- Reviewer accounts ---------------------------------------------------------------------------
 
 
@@ -111,7 +170,8 @@ def _ensure_eligible(
 ) -> None:
     problems = reasons_not_eligible(case, reviewer, in_network_ids=in_network_ids)
     if problems:
-        raise ReviewError(f"{who} cannot take this case: the reviewer " + "; ".join(problems) + ".")
+        pronoun = "you" if who == "You" else "they"
+        raise ReviewError(f"{who} cannot take this case: {reasons_said(pronoun, problems)}.")
 
 
 def claim_case(
@@ -161,7 +221,7 @@ def assign_case(
     """
     if case.assigned_reviewer_id == reviewer.pk and case.status == Case.Status.IN_REVIEW:
         raise ReviewError(f"{reviewer} already has this case.")
-    _ensure_eligible(case, reviewer, who="They", in_network_ids=in_network_ids)
+    _ensure_eligible(case, reviewer, who=str(reviewer), in_network_ids=in_network_ids)
     reassign = case.status == Case.Status.IN_REVIEW
     try:
         with transaction.atomic():
@@ -175,14 +235,29 @@ def assign_case(
                     if reassign
                     else "A care coordinator assigned your case to a specialist."
                 ),
+                # The patient hears that the review started when the reviewer starts it.
+                tell_patient=False,
                 assigned_reviewer=reviewer,
             )
             Opinion.objects.filter(
                 case=case, released_at__isnull=True, signed_at__isnull=True
             ).update(released_at=timezone.now())
+            _tell_reviewer(
+                reviewer,
+                case,
+                kind=Notification.Kind.ASSIGNED,
+                title="A case was assigned to you",
+                body="A care coordinator assigned a case to you. Open it from your reviewer desk.",
+            )
             return _new_opinion(case, reviewer)
     except IntegrityError as exc:
         raise ReviewError("The case changed meanwhile; reload and try again.") from exc
+
+
+def _tell_reviewer(reviewer: ReviewerProfile, case: Case, *, kind: str, title: str, body: str):
+    """A notice on the reviewer's desk and by e-mail: no medical detail, a link to the case."""
+    link = reverse("reviewers:case-detail", args=[case.code])
+    notify(reviewer.user, kind=kind, title=title, body=body, case=case, link=link)
 
 
 def open_opinion(case: Case, reviewer: ReviewerProfile) -> Opinion | None:
@@ -219,6 +294,7 @@ def release_case(case: Case, *, reviewer: ReviewerProfile, by) -> None:
         Opinion.objects.filter(pk=opinion.pk, released_at__isnull=True).update(
             released_at=timezone.now()
         )
+        end_reservation(case, reviewer=reviewer, because="cannot read your case after all")
 
 
 # --- The reading ---------------------------------------------------------------------------------
@@ -403,7 +479,7 @@ def sign_report(
     lapsed = credential_problems_for(opinion.case, opinion.reviewer)
     if lapsed:
         raise ReviewError(
-            "You cannot sign now: the reviewer " + "; ".join(lapsed) + ". A care coordinator "
+            f"You cannot sign now: {reasons_said('you', lapsed)}. A care coordinator "
             "can update your credentials or hand the case to someone else."
         )
     signed_at = timezone.now()
@@ -486,6 +562,56 @@ def _after_signature(opinion: Opinion, *, by, signed_at, urgent: bool) -> None:
 # --- After the report ----------------------------------------------------------------------------
 
 
+def correct_clinical_answers(case: Case, *, by, changes: dict, reason: str) -> list[str]:
+    """submitted to in_review: a coordinator corrects the patient's answers, giving a reason.
+
+    The timeline names the fields that changed, never their values. When a specialist holds the
+    case and no longer qualifies under the corrected answers, the case goes back to its queue
+    (in_review -> queued) and their reading is released. Returns the fields that changed.
+    """
+    unknown = sorted(set(changes) - set(case_services.CLINICAL_ANSWERS))
+    if unknown:
+        raise CaseError(f"Only the patient's answers can be corrected, not {', '.join(unknown)}.")
+    if not reason.strip():
+        raise CaseError("Say why the answers change: the patient reads it on the timeline.")
+    with transaction.atomic():
+        current = Case.objects.select_for_update().get(pk=case.pk)
+        if current.status not in case_services.CORRECTABLE_FROM:
+            raise CaseError(
+                f"This request is {current.get_status_display().lower()}: its answers can be "
+                "corrected between submission and the report."
+            )
+        changed = [name for name, value in changes.items() if getattr(current, name) != value]
+        if not changed:
+            raise CaseError("Nothing to correct: the answers are already these.")
+        for name in changed:
+            setattr(current, name, changes[name])
+        current.save(update_fields=[*changed, "updated_at"])
+        labels = ", ".join(str(Case._meta.get_field(name).verbose_name) for name in changed)
+        case_services.add_to_timeline(
+            current, by, f"A care coordinator corrected your answers ({labels}). {reason.strip()}"
+        )
+        holder = current.assigned_reviewer
+        if (
+            current.status == Case.Status.IN_REVIEW
+            and holder is not None
+            and reasons_not_eligible(current, holder)
+        ):
+            transition(
+                current,
+                to=Case.Status.QUEUED,
+                allowed_from=[Case.Status.IN_REVIEW],
+                by=by,
+                message="Your case is waiting for a specialist who fits your corrected answers.",
+                assigned_reviewer=None,
+            )
+            Opinion.objects.filter(
+                case=current, reviewer=holder, released_at__isnull=True, signed_at__isnull=True
+            ).update(released_at=timezone.now())
+    case.refresh_from_db()
+    return changed
+
+
 def latest_signed(case: Case) -> Opinion | None:
     """The last signed reading (a consultation never decides the comparison)."""
     return (
@@ -495,8 +621,11 @@ def latest_signed(case: Case) -> Opinion | None:
     )
 
 
-def can_request_third_opinion(case: Case) -> bool:
-    latest = latest_signed(case)
+def can_request_third_opinion(case: Case, *, latest: Opinion | None = None) -> bool:
+    """`latest`: the case's `latest_signed`, when the caller has it."""
+    if case.status != Case.Status.REPORT_READY:
+        return False
+    latest = latest or latest_signed(case)
     return (
         case.status == Case.Status.REPORT_READY
         and latest is not None
@@ -546,6 +675,14 @@ def ask_question(opinion: Opinion, *, by, text: str) -> FollowUpQuestion:
         CaseEvent.objects.create(
             case=opinion.case, actor=by, message="You asked the specialist a follow-up question."
         )
+        _tell_reviewer(
+            opinion.reviewer,
+            opinion.case,
+            kind=Notification.Kind.FOLLOW_UP,
+            title="A patient asked you a follow-up question",
+            body="A patient asked a follow-up question about a report you signed. Open the case "
+            "to answer it.",
+        )
     return question
 
 
@@ -567,5 +704,15 @@ def answer_question(question: FollowUpQuestion, *, by, text: str) -> None:
             at=now,
             actor=by,
             message="The specialist answered your follow-up question.",
+        )
+        case = question.opinion.case
+        notify(
+            case.patient,
+            kind=Notification.Kind.ANSWER,
+            title="The specialist answered your question",
+            body="The specialist who wrote your report answered your follow-up question. Log in "
+            "to read the answer.",
+            case=case,
+            link=case_link(case),
         )
     question.refresh_from_db()

@@ -9,29 +9,32 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from insurance import assignment as network
-from records.models import Study, UploadFile
+from records import crosscheck, studyzip, viewer
+from records.dicomweb import tokens
 from records.views import audited_preview
-from requests_app.audit import record_access, record_page, refusals_audited
-from requests_app.models import AuditEvent, Case
+from requests_app import notifications
+from requests_app.audit import record_access, record_page, refusals_audited, serve_file
+from requests_app.models import AuditEvent, Case, Notification
 from requests_app.roles import is_reviewer
 
-from . import services, studyzip, viewer
-from .access import get_case_for_reviewer, reviewer_cases
+from . import services
+from .access import get_case_for_reviewer, reviewer_cases, waiting_in_order
 from .forms import AnswerForm, BlindReadForm, ConsultationForm, GradeForm, SignForm
 from .matching import (
     check,
     earlier_readers_by_case,
-    load_reviewers,
+    facts_of_profiles,
+    loaded_profiles,
     need_for_case,
+    reasons_said,
     tomosynthesis_cases,
 )
 from .models import Opinion, ReviewerProfile
@@ -55,26 +58,22 @@ def _page(request: HttpRequest, cases, parameter: str) -> Page:
 @require_GET
 def portal(request: HttpRequest) -> HttpResponse:
     profile = _profile(request)
+    # The reviewer as matching reads them, their queues with it.
+    loaded = loaded_profiles(ReviewerProfile.objects.filter(pk=profile.pk))
+    me = facts_of_profiles(loaded)
     visible = reviewer_cases(request.user).select_related("queue")
-    waiting = (
-        visible.filter(status=Case.Status.QUEUED, assigned_reviewer__isnull=True)
-        .annotate(
-            third_opinion=Exists(
-                Opinion.objects.filter(case=OuterRef("pk"), signed_at__isnull=False)
-            )
-        )
-        .order_by("-priority", "status_changed_at", "pk")
+    waiting = waiting_in_order(visible, profile).annotate(
+        third_opinion=Exists(Opinion.objects.filter(case=OuterRef("pk"), signed_at__isnull=False))
     )
     queues = [
         (queue, _page(request, waiting.filter(queue=queue), f"page-{queue.slug}"), queue.slug)
-        for queue in profile.subspecialties.all()
+        for queue in (loaded[0] if loaded else profile).subspecialties.all()
     ]
     listed = [case for _, page, _ in queues for case in page]
     earlier = earlier_readers_by_case(listed)
     signed = signed_roles_by_case(listed)
     tomosynthesis = tomosynthesis_cases(listed)
     networks = network.networks_for_matching(listed)
-    me = load_reviewers(ReviewerProfile.objects.filter(pk=profile.pk))
     for case in listed:
         need = need_for_case(
             case,
@@ -83,10 +82,18 @@ def portal(request: HttpRequest) -> HttpResponse:
             tomosynthesis=case.pk in tomosynthesis,
             in_network_ids=networks[case.pk],
         )
-        case.problems = check(need, me[0]) if me else ["are not active"]
+        problems = check(need, me[0]) if me else ["is not an active reviewer"]
+        case.problems = reasons_said("you", problems)
     mine = visible.filter(assigned_reviewer=profile).order_by("-status_changed_at", "-pk")
+    news_kinds = [Notification.Kind.ASSIGNED, Notification.Kind.FOLLOW_UP]
+    unread = request.user.notifications.filter(read_at__isnull=True)
+    news = unread.filter(kind__in=news_kinds).select_related("case")
+    counts = unread.aggregate(all=Count("pk"), news=Count("pk", filter=Q(kind__in=news_kinds)))
     context = {
         "profile": profile,
+        "news": list(news[:PORTAL_PAGE_SIZE]),
+        "news_count": counts["news"],
+        "unread_notifications": counts["all"],  # the header's, in the same query
         "queues": queues,
         "my_cases": _page(request, mine, "page-mine"),
     }
@@ -112,14 +119,22 @@ def _workspace(
     consulting = opinion is not None and opinion.is_consultation
     unblinded = opinion is not None and (not opinion.is_blind or consulting)
     writable = opinion is not None and not opinion.is_signed
-    studies = list(Study.objects.filter(case=case).prefetch_related("series"))
+    studies = list(case.studies.prefetch_related("series"))
+    same_study = crosscheck.cases_with_the_same_studies(case, same_patient=False)
     context = {
+        "reported_elsewhere": (
+            Case.objects.filter(pk__in=same_study, opinions__signed_at__isnull=False)
+            .distinct()
+            .exists()
+        ),
         "case": case,
         "opinion": opinion,
         "unblinded": unblinded,
         "studies": studies,
         "claim_problems": (
-            network.reasons_not_eligible(case, profile) if case.status == Case.Status.QUEUED else []
+            reasons_said("you", network.reasons_not_eligible(case, profile))
+            if case.status == Case.Status.QUEUED
+            else ""
         ),
     }
     earlier = []
@@ -171,6 +186,16 @@ def _workspace(
 def case_detail(request: HttpRequest, code: UUID) -> HttpResponse:
     case = _reviewer_case(request, code, target_type="reviewer-case-page", target_code=code)
     return _workspace(request, case)
+
+
+@login_required
+@require_POST
+def case_seen(request: HttpRequest, code: UUID) -> HttpResponse:
+    """The case page was shown: what was new here is seen (the page posts here once loaded,
+    so that showing it writes nothing but its audit record)."""
+    case = get_case_for_reviewer(request.user, code)
+    notifications.mark_read(request.user, case=case)
+    return HttpResponse(status=204)
 
 
 @login_required
@@ -332,10 +357,6 @@ def _holder_case(
     return case
 
 
-def _viewer_key(case: Case) -> str:
-    return f"viewer:{case.code}"
-
-
 @login_required
 @require_GET
 def study_viewer(request: HttpRequest, code: UUID) -> HttpResponse:
@@ -352,33 +373,12 @@ def study_viewer(request: HttpRequest, code: UUID) -> HttpResponse:
             target_code=study.code,
             case_code=case.code,
         )
-    # The images the viewer fetches are served only within an audited session (below).
-    request.session[_viewer_key(case)] = True
-    return render(
-        request, "reviewers/viewer.html", {"case": case, "manifest": viewer.manifest(case)}
-    )
-
-
-@login_required
-@require_GET
-def instance_file(request: HttpRequest, code: UUID, file: UUID) -> HttpResponse:
-    """One DICOM file for the viewer, inside a viewer session that was audited when it opened.
-
-    Auditing every image would write thousands of rows per session; the session's record names
-    the study, and without one the files are not served at all.
-    """
-    case = _holder_case(request, code, target_type="study-viewer", target_code=file)
-    if not request.session.get(_viewer_key(case)):
-        raise Http404("Open the viewer first.")
-    row = get_object_or_404(
-        UploadFile.objects.filter(instances__series__study__case=case)
-        .select_related("upload__case")
-        .distinct(),
-        code=file,
-    )
-    response = FileResponse(default_storage.open(row.key, "rb"), content_type="application/dicom")
-    # The viewer fetches the bytes; a browser sent here saves the patient's file, never renders it.
-    response["Content-Disposition"] = "attachment"
+    # The viewer reads its images over DICOMweb with this session, which these records cover:
+    # auditing every image would write thousands of rows per session.
+    request.session[tokens.reviewer_viewer_key(case)] = True
+    manifest = viewer.manifest(case)
+    response = render(request, "reviewers/viewer.html", {"case": case, "manifest": manifest})
+    viewer.preload(response, manifest)
     return response
 
 
@@ -391,19 +391,16 @@ def study_zip(request: HttpRequest, code: UUID) -> HttpResponse:
     found = studyzip.studies(case)
     if not found:
         raise Http404("This case has no images yet.")
-    for study in found:
-        record_access(
-            request,
-            action=AuditEvent.Action.DOWNLOAD,
-            target_type="study",
-            target_code=study.code,
-            case_code=case.code,
-        )
-    response = StreamingHttpResponse(studyzip.in_chunks(stream), content_type="application/zip")
-    response["Content-Length"] = str(len(stream))
-    response["Content-Disposition"] = f'attachment; filename="case-{case.short_code}-study.zip"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return serve_file(
+        request,
+        lambda: studyzip.in_chunks(stream, request),
+        case=case,
+        target_type="study",
+        target_codes=[study.code for study in found],
+        content_type="application/zip",
+        filename=f"case-{case.short_code}-study.zip",
+        length=len(stream),
+    )
 
 
 @login_required
@@ -422,18 +419,14 @@ def document_download(request: HttpRequest, code: UUID, document: UUID) -> HttpR
     if opinion.is_blind and not opinion.is_consultation:
         raise Http404("File your own reading first.")
     doc = get_object_or_404(case.documents, code=document)
-    record_access(
+    return serve_file(
         request,
-        action=AuditEvent.Action.DOWNLOAD,
+        lambda: doc.file.open("rb"),
+        case=case,
         target_type="document",
-        target_code=doc.code,
-        case_code=case.code,
-    )
-    return FileResponse(
-        doc.file.open("rb"),
-        as_attachment=True,
-        filename=f"{doc.kind.replace('_', '-')}-{case.short_code}.pdf",
+        target_codes=[doc.code],
         content_type="application/pdf",
+        filename=f"{doc.kind.replace('_', '-')}-{case.short_code}.pdf",
     )
 
 
@@ -446,18 +439,14 @@ def opinion_pdf(request: HttpRequest, code: UUID, opinion: UUID) -> HttpResponse
     report = get_object_or_404(case.opinions.filter(signed_at__isnull=False), code=opinion)
     if report.pk != mine.pk and (mine.is_blind or report.round >= mine.round):
         raise Http404("Not yet.")
-    record_access(
+    return serve_file(
         request,
-        action=AuditEvent.Action.DOWNLOAD,
+        lambda: report.pdf.open("rb"),
+        case=case,
         target_type="opinion-report",
-        target_code=report.code,
-        case_code=case.code,
-    )
-    return FileResponse(
-        report.pdf.open("rb"),
-        as_attachment=True,
-        filename=f"opinion-{case.short_code}-{report.round}.pdf",
+        target_codes=[report.code],
         content_type="application/pdf",
+        filename=f"opinion-{case.short_code}-{report.round}.pdf",
     )
 
 

@@ -12,6 +12,8 @@ a test's) sees the same safe record.
   text into its task-failure line, and the traceback text it keeps beside it goes.
 - A web server's access line (runserver's, gunicorn's) loses the query strings of its request
   line and referrer: a search is typed there.
+- A share link's token (in /s/<token>/, a key to a patient's report) is cut from every line
+  (an access line, Django's "Not Found", a CSRF refusal).
 """
 
 import logging
@@ -27,6 +29,7 @@ ACCESS_LOGGERS = ("django.server", "gunicorn.access")
 CELERY_TRACE = "celery.app.trace"
 _QUERY = re.compile(r"\?[^\s\"]*")
 _CALLED = re.compile(r"([A-Za-z_][\w.]*)\(")
+_SHARE_TOKEN = re.compile(r"/s/[A-Za-z0-9_-]+")
 _RETRY = re.compile(r"^Retry in [\d.]+s: ")
 
 
@@ -85,6 +88,7 @@ def _make_safe(record: logging.LogRecord) -> None:
         record.args = tuple(_safe_arg(value) for value in args)
     if record.name in ACCESS_LOGGERS:
         _strip_queries(record)
+    _hide_share_tokens(record)
 
 
 def exception_name(exc: BaseException) -> str:
@@ -152,3 +156,16 @@ def _strip_queries(record: logging.LogRecord) -> None:
         record.args = tuple(_QUERY.sub("", v) if isinstance(v, str) else v for v in args)
     if isinstance(record.msg, str) and not args:
         record.msg = _QUERY.sub("", record.msg)
+
+
+def _hide_share_tokens(record: logging.LogRecord) -> None:
+    def hide(value: object) -> object:
+        return _SHARE_TOKEN.sub("/s/…", value) if isinstance(value, str) else value
+
+    args = record.args
+    if isinstance(args, MutableMapping):
+        for key, value in list(args.items()):
+            args[key] = hide(value)
+    elif isinstance(args, tuple):
+        record.args = tuple(hide(value) for value in args)
+    record.msg = hide(record.msg)

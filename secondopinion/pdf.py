@@ -9,7 +9,6 @@ module; it imports none of them.
 import logging
 from functools import cache
 
-from django.http import HttpResponse
 from django.template.loader import render_to_string
 
 # WeasyPrint logs every layout step at INFO and quotes the document (each refused URL) in its
@@ -50,11 +49,3 @@ def html_to_pdf(html: str) -> bytes:
 def render_pdf(template_name: str, context: dict) -> bytes:
     """A template rendered to HTML, then to PDF."""
     return html_to_pdf(render_to_string(template_name, context))
-
-
-def pdf_response(content: bytes, filename: str) -> HttpResponse:
-    """A PDF as a download: never shown inline from our origin, never kept in a cache."""
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "private, no-store"
-    return response

@@ -294,15 +294,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "records.tasks.remind_records_requests_task",
         "schedule": 6 * 60 * 60,
     },
-    "sweep-uploads": {"task": "records.tasks.sweep_uploads_task", "schedule": 5 * 60},
+    "sweep-uploads": {"task": "requests_app.tasks.sweep_uploads_task", "schedule": 5 * 60},
 }
 CELERY_TIMEZONE = "UTC"
 
 # Accounts --------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "rules.permissions.ObjectPermissionBackend",
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # Django's and allauth's, each loading the user with what their role is read from.
+    "requests_app.roles.RoleModelBackend",
+    "requests_app.roles.RoleAccountBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -318,6 +319,7 @@ LOGIN_REDIRECT_URL = "requests:case-list"
 ACCOUNT_ADAPTER = "requests_app.accounts.AccountAdapter"
 ACCOUNT_FORMS = {"signup": "requests_app.accounts.SignupForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_USER_DISPLAY = "requests_app.accounts.user_display"
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
@@ -376,6 +378,15 @@ MFA_TOTP_ISSUER = "SecondOpinion"
 # Cache: rate limits, lockouts and used one-time codes. Every web process must share it, e.g.
 # redis://redis:6379/1; the embedded default keeps it in the memory of its one process.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# The viewer's images, decoded once from whatever the scanner compressed them with
+# (records/viewer.py). They hold pixels and geometry, never a name or an ID. Bounded by entries
+# on the embedded default (files under var/, none larger than VIEWER_CACHE_ITEM_MAX_BYTES); on
+# Redis, give it a maxmemory with an LRU policy. Nothing breaks when an entry is gone.
+CACHES["viewer"] = env.cache_url(
+    "VIEWER_CACHE_URL", default=f"filecache://{VAR_DIR / 'viewer-cache'}?max_entries=2000"
+)
+VIEWER_CACHE_SECONDS = env.int("VIEWER_CACHE_SECONDS", default=24 * 3600)
+VIEWER_CACHE_ITEM_MAX_BYTES = env.int("VIEWER_CACHE_ITEM_MAX_BYTES", default=64 * 2**20)
 
 # E-mail ----------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -24,6 +24,15 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
+# How the browser tests and the viewer benchmark start it: headless, no GPU, nothing phoning home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 LIBFAKETIME = "/usr/lib/*/faketime/libfaketime.so.1"
 

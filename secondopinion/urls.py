@@ -1,7 +1,10 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
+from requests_app import dicomweb_token_views, share_views
 from requests_app import views as requests_views
 
 from .health import HealthzView
@@ -30,7 +33,51 @@ urlpatterns = [
     path("cases/", include("records.urls")),
     path("cases/", include("insurance.urls")),
     path("cases/", include("reviewers.patient_urls")),
+    path("cases/", include("requests_app.share_urls")),
     path("reviewer/", include("reviewers.urls")),
+    # A patient's share of their second opinion, for someone without an account.
+    path("s/<str:token>/", share_views.share_open, name="share-open"),
+    path(
+        "s/<str:token>/opinions/<uuid:opinion>/report.pdf",
+        share_views.share_report_pdf,
+        name="share-report-pdf",
+    ),
+    path("s/<str:token>/study.zip", share_views.share_study_zip, name="share-study-zip"),
+    path("s/<str:token>/images/", share_views.share_viewer, name="share-viewer"),
+    path("s/<str:token>/reply/", share_views.share_reply, name="share-reply"),
+    path(
+        "s/<str:token>/documents/<uuid:document>.pdf",
+        share_views.share_document,
+        name="share-document",
+    ),
+    path(
+        "s/<str:token>/dicomweb-token",
+        dicomweb_token_views.share_token,
+        name="share-dicomweb-token",
+    ),
+    path(
+        "reviewer/cases/<uuid:code>/dicomweb-token",
+        dicomweb_token_views.reviewer_token,
+        name="reviewer-dicomweb-token",
+    ),
+    path(
+        "reviewer/cases/<uuid:code>/dicomweb-tokens/",
+        dicomweb_token_views.reviewer_tokens,
+        name="reviewer-dicomweb-tokens",
+    ),
+    path(
+        "reviewer/cases/<uuid:code>/dicomweb-tokens/<uuid:token>/revoke/",
+        dicomweb_token_views.reviewer_token_revoke,
+        name="reviewer-dicomweb-token-revoke",
+    ),
+    # Read-only DICOMweb (QIDO-RS, WADO-RS) for a bearer token of one share or assignment.
+    path("dicomweb/", include("records.dicomweb.urls")),
     path("admin/", admin.site.urls),
     path("healthz", HealthzView.as_view(), name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page says; the icon is the site's SVG.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("favicon.svg"), permanent=True),
+        name="favicon",
+    ),
 ]

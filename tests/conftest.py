@@ -34,18 +34,10 @@ from requests_app.roles import COORDINATORS
 from reviewers.models import ReviewerProfile, Subspecialty
 from secondopinion.second_factor import second_factor_required
 from secondopinion.settings import s3_storage
+from secondopinion.toolchain import CHROMIUM, CHROMIUM_ARGS
 
 PASSWORD = "a-long-test-password-1"
 TOTP_MARGIN_SECONDS = 3
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
 
 def make_user(email: str, *, first_name: str = "", last_name: str = "", **extra):
@@ -254,7 +246,16 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture(autouse=True)
 def private_storage(settings, tmp_path_factory):
-    """Every test stores files in its own folders, never in the developer's var/."""
+    """Every test stores files (and the viewer's decoded images) in its own folders, never in
+    the developer's var/."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "viewer": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path_factory.mktemp("viewer-cache")),
+            "OPTIONS": {"MAX_ENTRIES": 200},
+        },
+    }
     settings.MULTIPART_DIR = tmp_path_factory.mktemp("multipart")
     settings.STORAGES = {
         **settings.STORAGES,

@@ -6,7 +6,6 @@ is a separate process, so it only sees committed rows: tests that start one use
 test would otherwise take the seeded subspecialties and routing rules with it).
 """
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -19,6 +18,8 @@ from typing import TypeVar
 from urllib.parse import quote
 
 import pytest
+
+from secondopinion.processes import child_pids, group_members, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 60.0
@@ -95,19 +96,11 @@ class Worker:
 
     def child_pids(self) -> list[int]:
         """The pool processes: those whose parent is the worker's main process."""
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # the process ended while we looked
-            if int(fields[1]) == self.pid and fields[0] != "Z":
-                children.append(int(stat.parent.name))
-        return sorted(children)
+        return child_pids(self.pid)
 
     def group_pids(self) -> list[int]:
         """Every process left of this worker: the main one and its pool, orphaned or not."""
-        return _group_members(self.pid)
+        return group_members(self.pid)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the main process (SIGKILL: and wait until it is gone)."""
@@ -128,42 +121,17 @@ class Worker:
         return self.start()
 
     def stop(self) -> None:
-        """SIGTERM (warm shutdown), then SIGKILL for the whole group; waits until all are gone."""
+        """SIGTERM (warm shutdown), then SIGKILL for the whole group; waits until all are gone.
+
+        What is left of the group must go: the test database is dropped later, and PostgreSQL
+        refuses while a pool child still holds a connection.
+        """
         if self.process is None:
             return
-        group = self.process.pid
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=STOP_TIMEOUT)
-        _kill_group(group)
+        survivors = stop_group(self.process, within=STOP_TIMEOUT)
+        if survivors:
+            raise RuntimeError(f"worker processes {survivors} survived SIGKILL")
         self.process.wait(timeout=STOP_TIMEOUT)
-
-
-def _group_members(group: int) -> list[int]:
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == group and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
-def _kill_group(group: int) -> None:
-    """SIGKILL what is left of a worker's process group; the test database is dropped later,
-    and PostgreSQL refuses while a pool child still holds a connection."""
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while _group_members(group):
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"worker processes {_group_members(group)} survived SIGKILL")
-        time.sleep(0.05)
 
 
 def database_url(database: dict) -> str:
@@ -201,7 +169,9 @@ def real_clock_environment() -> dict[str, str]:
     """This process's environment without libfaketime (`manage.py test --clock=...`).
 
     Servers a test starts itself (Redis) keep the real clock, as they would in production, and
-    some refuse to start under the preload; our own processes (Celery workers) share the test's.
+    some refuse to start under the preload; so does the whole app when a test starts it as a
+    person would (`manage.py up`), to check how it starts and stops. Our own processes that work
+    for a test (Celery workers) share the test's clock.
     """
     env = {name: value for name, value in os.environ.items() if name != "FAKETIME"}
     preload = [lib for lib in env.pop("LD_PRELOAD", "").split() if "faketime" not in lib]

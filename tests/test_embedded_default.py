@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import free_port
+from tests.services import real_clock_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +26,7 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_up_runs_web_and_worker_with_no_server_and_stops_on_ctrl_c(tmp_path):
     env = {
         k: v
-        for k, v in os.environ.items()
+        for k, v in real_clock_environment().items()
         if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY")
     }
     env["VAR_DIR"] = str(tmp_path / "var")

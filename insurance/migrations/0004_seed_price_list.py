@@ -1,15 +1,11 @@
-"""Our self-pay price list, so every installation can quote a price; coordinators edit it in the
-admin. (Payers and plans are demo data: `seed_demo`.)"""
+"""Our self-pay price list (insurance/price_table.py), so every installation can quote a price;
+coordinators edit it in the admin. (Payers and plans are demo data: `seed_demo`.)"""
 
 from decimal import Decimal
 
 from django.db import migrations
 
-PRICES = [
-    ("radiology", "350", "300", "76140", "Radiologist's re-read of your images, with a report"),
-    ("clinical", "450", "380", "99204", "Consultation with a clinical specialist"),
-    ("both", "700", "600", "76140, 99204", "Re-read of your images and a consultation"),
-]
+from insurance.price_table import PRICES
 
 
 def seed(apps, schema_editor):

@@ -5,7 +5,8 @@ benchmarks call the same functions, imported from this package.
 
 * ``inspect_file(path)`` reads one file's header (never its pixel data) and returns a
   ``FileResult``: the few fields the application stores, or the problems that reject the file.
-* ``validate_tree(root)`` / ``validate_path(path)`` inspect every file of an upload, open zips
+* ``validate_tree(root)`` / ``validate_path(path)`` / ``validate_files(pairs)`` inspect every
+  file of an upload (a folder, a file, or stored files named by their paths), open zips
   with ``records.archives``, and add the study-level checks (duplicates, identity, completeness,
   mammography views, modality and region against what the patient declared, one decoded frame
   per series with a small preview) to a ``Report``.
@@ -19,6 +20,7 @@ Its modules, each importing only modules listed above it:
 * ``parallel``: ``inspect_files``, a large folder shared out among forked processes;
 * ``dicomdir``: ``check_dicomdir``, a CD's index cross-checked against its folder;
 * ``pixels``: ``make_preview`` and the one-frame-per-series decode check;
+* ``transcode``: ``for_viewer``, one image decoded for the browser viewer, identifiers left out;
 * ``walk``: the walk of an upload: names and viewer folders ruled out, zips opened;
 * ``identity`` and ``vocabulary``: who the images show, and what the patient declared;
 * ``study``: ``validate_tree`` / ``validate_path`` and the study-level checks.
@@ -58,7 +60,7 @@ from records.dicom.results import (
     SeriesSummary,
     StudySummary,
 )
-from records.dicom.study import validate_path, validate_tree
+from records.dicom.study import validate_files, validate_path, validate_tree
 from records.dicom.vocabulary import region_for_body_part
 
 __all__ = [
@@ -76,6 +78,7 @@ __all__ = [
     "names_match",
     "parse_birth_date",
     "region_for_body_part",
+    "validate_files",
     "validate_path",
     "validate_tree",
 ]

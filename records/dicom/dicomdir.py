@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 from typing import Final
 
@@ -21,8 +22,14 @@ from records.dicom.results import MAX_DICOMDIR_BYTES
 from records.problems import Problem, make
 
 
-def check_dicomdir(path: str | os.PathLike[str], *, rel_path: str | None = None) -> list[Problem]:
-    """Cross-check a DICOMDIR against the folder it sits in.
+def check_dicomdir(
+    path: str | os.PathLike[str],
+    *,
+    rel_path: str | None = None,
+    listing: Collection[str] | None = None,
+) -> list[Problem]:
+    """Cross-check a DICOMDIR against the folder it sits in: on disk, or, with ``listing`` (the
+    upload-relative paths of every file of the upload) and ``rel_path``, in that listing.
 
     We walk the files ourselves rather than trust the index, so this only informs: referenced
     files that are missing give one warning; a reference that leaves the folder is refused.
@@ -33,8 +40,11 @@ def check_dicomdir(path: str | os.PathLike[str], *, rel_path: str | None = None)
     """
     path = Path(path)
     shown = os.fspath(path) if rel_path is None else rel_path
+    folder: Path | _Listed = path.parent
+    if listing is not None and rel_path is not None:
+        folder = _Listed(listing, PurePosixPath(rel_path).parent.as_posix())
     try:
-        return _check_dicomdir(path, shown)
+        return _check_dicomdir(path, shown, folder)
     except Damaged:  # a damaged index only costs us the cross-check
         return [make("dicomdir_unreadable", shown)]
     except OSError as exc:
@@ -48,7 +58,22 @@ def check_dicomdir(path: str | os.PathLike[str], *, rel_path: str | None = None)
 _DIRECTORY_RECORDS: Final = 0x00041220
 
 
-def _check_dicomdir(path: Path, shown: str) -> list[Problem]:
+class _Listed:
+    """The files under one folder of an upload, known from its listing rather than a disk."""
+
+    def __init__(self, listing: Collection[str], folder: str) -> None:
+        self.listing = listing
+        self.prefix = "" if folder in ("", ".") else f"{folder}/"
+
+    def has(self, relative: PurePosixPath) -> bool:
+        return f"{self.prefix}{relative.as_posix()}" in self.listing
+
+    def lowercase(self) -> set[str]:
+        n = len(self.prefix)
+        return {rel[n:].lower() for rel in self.listing if rel.startswith(self.prefix)}
+
+
+def _check_dicomdir(path: Path, shown: str, folder: Path | _Listed) -> list[Problem]:
     size = path.stat().st_size
     if size > MAX_DICOMDIR_BYTES or not path.is_file():
         return [make("dicomdir_unreadable", shown)]
@@ -60,7 +85,7 @@ def _check_dicomdir(path: Path, shown: str) -> list[Problem]:
     with Quiet(), third_party:  # pydicom parses the records, and decodes each value, here
         values = [record.get("ReferencedFileID") for record in ds.DirectoryRecordSequence]
     file_ids = [_file_id(value) for value in values]
-    return _cross_check(path.parent, [parts for parts in file_ids if parts], shown)
+    return _cross_check(folder, [parts for parts in file_ids if parts], shown)
 
 
 def _cut_short(elem: object, size: int) -> bool:
@@ -81,7 +106,7 @@ def _file_id(value: object) -> list[str]:
     return [piece for part in parts for piece in re.split(r"[\\/]", part.strip("\x00 "))]
 
 
-def _cross_check(folder: Path, file_ids: list[list[str]], shown: str) -> list[Problem]:
+def _cross_check(folder: Path | _Listed, file_ids: list[list[str]], shown: str) -> list[Problem]:
     problems: list[Problem] = []
     lowered: set[str] | None = None
     missing = 0
@@ -91,10 +116,16 @@ def _cross_check(folder: Path, file_ids: list[list[str]], shown: str) -> list[Pr
                 problems.append(make("unsafe_archive_path", shown))
             continue
         relative = PurePosixPath(*[part for part in parts if part not in ("", ".")])
-        if folder.joinpath(*relative.parts).is_file():
-            continue
-        if lowered is None:
-            lowered = _lowercase_tree(folder)
+        if isinstance(folder, _Listed):
+            if folder.has(relative):
+                continue
+            if lowered is None:
+                lowered = folder.lowercase()
+        else:
+            if folder.joinpath(*relative.parts).is_file():
+                continue
+            if lowered is None:
+                lowered = _lowercase_tree(folder)
         if relative.as_posix().lower() not in lowered:
             missing += 1
     if missing:

@@ -61,7 +61,14 @@ TAGS: Final = {
     "rows": 0x00280010,
     "columns": 0x00280011,
     "bits_allocated": 0x00280100,
+    "bits_stored": 0x00280101,
+    "pixel_representation": 0x00280103,
     "burned_in_annotation": 0x00280301,
+    # Read by the preview only (a window and a rescale to draw the frame with).
+    "window_center": 0x00281050,
+    "window_width": 0x00281051,
+    "rescale_intercept": 0x00281052,
+    "rescale_slope": 0x00281053,
 }
 _TAG_LIST: Final = list(TAGS.values())
 _WANTED: Final = frozenset({*_TAG_LIST, 0x00080005})
@@ -101,6 +108,8 @@ def classify(head: bytes, path: Path, result: FileResult) -> Layout | None:
     if not head:
         result.kind = "instance"  # a zero-byte file in a CD folder is a failed copy
         raise Reject("truncated")
+    if head.startswith(_PICTURE_MAGICS):
+        raise Reject("photo")  # a JPEG or PNG, whatever its name (".dcm" included)
     result.kind = _sniff_format(head)
     if result.kind == "pdf":
         raise Reject("pdf_document")
@@ -123,6 +132,9 @@ _EXECUTABLE_MAGICS: Final = (
 
 def _is_executable(head: bytes) -> bool:
     return head.startswith(_EXECUTABLE_MAGICS)
+
+
+_PICTURE_MAGICS: Final = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
 
 def _sniff_format(head: bytes) -> str:
@@ -170,8 +182,16 @@ def _layout(head: bytes, start: int, path: Path, result: FileResult, *, part10: 
         return Layout(meta, dataset_start, syntax, implicit, little)
     if not _is_decodable(syntax):
         raise Reject("unsupported_transfer_syntax")
+    implicit, little, _ = syntax_flags(syntax)
+    return Layout(meta, dataset_start, syntax, implicit, little)
+
+
+@lru_cache(maxsize=256)
+def syntax_flags(syntax: str) -> tuple[bool, bool, bool]:
+    """(implicit VR, little endian, compressed) of a transfer syntax; pydicom's UID checks its
+    value with a regex each time, and every file of an upload names the same one or two."""
     uid = UID(syntax)
-    return Layout(meta, dataset_start, syntax, uid.is_implicit_VR, uid.is_little_endian)
+    return uid.is_implicit_VR, uid.is_little_endian, uid.is_compressed
 
 
 def scan_file_meta(head: bytes, start: int) -> tuple[dict[int, bytes], int]:
@@ -374,10 +394,23 @@ def _dataset(elements: dict[BaseTag, RawDataElement], *, implicit: bool) -> Data
     encoding: str | list[str] = default_encoding
     charset = elements.get(BaseTag(0x00080005))
     if charset is not None:
-        with third_party:
-            encoding = convert_encodings(convert_raw_data_element(charset).value)
+        encoding = _encodings(charset.value, charset.VR, charset.length, implicit)
+        if isinstance(encoding, list):
+            encoding = list(encoding)  # the cached list is shared: the dataset gets a copy
     ds.set_original_encoding(implicit, True, encoding)
     return ds
+
+
+@lru_cache(maxsize=64)
+def _encodings(value: bytes | None, vr: str | None, length: int, implicit: bool) -> str | list:
+    """The Python encodings of a Specific Character Set value, as pydicom converts them.
+
+    Every file of an upload repeats the same value, and pydicom's conversion (a regex check of
+    the value, then the lookups) costs more than walking the rest of the header: once per value.
+    """
+    charset = RawDataElement(BaseTag(0x00080005), vr, length, value, 0, implicit, True)
+    with third_party:
+        return convert_encodings(convert_raw_data_element(charset).value)
 
 
 def _parse(stream: BinaryIO, start: int, layout: Layout) -> Dataset:

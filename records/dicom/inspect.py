@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from records import archives
 from records.dicom.damage import (
@@ -34,6 +34,7 @@ from records.dicom.header import (
     inflate_bounded,
     meta_text,
     read_header,
+    syntax_flags,
 )
 from records.dicom.results import HEAD_BYTES, MAX_INFLATED_BYTES, FileResult
 from records.problems import make
@@ -50,10 +51,20 @@ def inspect_file(path: str | os.PathLike[str], *, rel_path: str | None = None) -
     ``rel_path`` is the name shown in problems (default: ``path`` as given). A failure of our
     own code is reported as ``internal_error``, never as a verdict on the file.
     """
+    return inspect_header(path, rel_path=rel_path)[0]
+
+
+def inspect_header(
+    path: str | os.PathLike[str], *, rel_path: str | None = None
+) -> tuple[FileResult, Dataset | None]:
+    """``inspect_file``, and the header elements it read (None when it read none): the preview
+    draws the frame with the window and rescale found there, without reading the header again.
+    """
     result = FileResult(path=os.fspath(path) if rel_path is None else rel_path)
+    ds = None
     try:
         with Quiet():
-            _inspect(Path(path), result)
+            ds = _inspect(path if isinstance(path, Path) else Path(path), result)
     except Reject as reject:
         result.problems.append(make(reject.code, result.path))
     except Damaged:
@@ -64,14 +75,14 @@ def inspect_file(path: str | os.PathLike[str], *, rel_path: str | None = None) -
         result.problems.append(make(_damaged_code(result), result.path))
     except Exception as exc:  # not the file's doing (see Damaged): a failure of our own code
         result.problems.append(internal_error(exc, result.path))
-    return result
+    return result, ds
 
 
 def _damaged_code(result: FileResult) -> str:
     return "truncated" if result.kind in ("instance", "dicomdir") else "not_dicom"
 
 
-def _inspect(path: Path, result: FileResult) -> None:
+def _inspect(path: Path, result: FileResult) -> Dataset | None:
     try:
         fp = archives.open_regular_file(path)
     except archives.NotARegularFile:
@@ -82,10 +93,10 @@ def _inspect(path: Path, result: FileResult) -> None:
         head = fp.read(HEAD_BYTES)
         layout = classify(head, path, result)
         if layout is None:
-            return
+            return None
         result.transfer_syntax_uid = layout.transfer_syntax
         if result.kind == "dicomdir":
-            return
+            return None
         if layout.transfer_syntax == DeflatedExplicitVRLittleEndian:
             fp.seek(layout.dataset_start)
             inflated = inflate_bounded(fp, MAX_INFLATED_BYTES)
@@ -99,6 +110,9 @@ def _inspect(path: Path, result: FileResult) -> None:
         if result.burned_in_annotation:
             result.problems.append(make("burned_in_annotation", result.path))
         _check_completeness(ds, source, pixel_at, result, layout)
+        if layout.transfer_syntax == DeflatedExplicitVRLittleEndian:
+            result.pixel_data_at = None  # an offset in the inflated bytes, not in the file
+        return ds
 
 
 def _fill_fields(ds: Dataset, result: FileResult, layout: Layout) -> None:
@@ -135,6 +149,8 @@ def _fill_fields(ds: Dataset, result: FileResult, layout: Layout) -> None:
         raise Reject("truncated")
     r.number_of_frames = max(frames or 1, 1)
     r.bits_allocated = fields.unsigned_short(t["bits_allocated"])
+    r.bits_stored = fields.unsigned_short(t["bits_stored"])
+    r.pixel_representation = fields.unsigned_short(t["pixel_representation"])
     r.samples_per_pixel = max(fields.unsigned_short(t["samples_per_pixel"]) or 1, 1)
     burned_in = t["burned_in_annotation"]
     r.burned_in_annotation = burned_in in fields.raw and fields.text(burned_in).upper() == "YES"
@@ -180,7 +196,7 @@ class _Fields:
     def __init__(self, ds: Dataset) -> None:
         self.ds = ds
         # int() keys: BaseTag compares in Python, a plain int lookup stays in C.
-        self.raw = {int(tag): elem for tag, elem in ds.items()}
+        self.raw = {int(tag): elem for tag, elem in ds._dict.items()}
 
     def _ascii(self, tag: int) -> str | None:
         """The value as text if it is plain ASCII; "" if absent; None to ask pydicom."""
@@ -252,10 +268,10 @@ class _Fields:
         if not value:
             return None
         try:
-            numbers = tuple(float(item) for item in value.split("\\"))
+            numbers = tuple(map(float, value.split("\\")))
         except ValueError:
             return None
-        if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
+        if len(numbers) != count or not all(map(math.isfinite, numbers)):
             return None
         return numbers
 
@@ -314,8 +330,10 @@ def _check_completeness(
     if value_at + length > source.size:
         raise Reject("truncated")
     expected = _native_length(result)
-    if expected is not None and not UID(layout.transfer_syntax).is_compressed and length < expected:
+    compressed = syntax_flags(layout.transfer_syntax)[2]
+    if expected is not None and not compressed and length < expected:
         raise Reject("truncated")
+    result.pixel_data_at, result.pixel_data_length = value_at, length
 
 
 def _fragments_complete(source: Source, pos: int, order: str) -> bool:

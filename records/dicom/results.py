@@ -75,10 +75,16 @@ class FileResult:
     columns: int | None = None
     number_of_frames: int = 1
     bits_allocated: int | None = None
+    bits_stored: int | None = None
+    pixel_representation: int | None = None
     samples_per_pixel: int = 1
     burned_in_annotation: bool = False
     has_pixel_data: bool = False
     file_size: int = 0
+    # Where the value of an uncompressed (native) pixel data element starts in the file, and
+    # its length: the preview reads its frame from there. None for encapsulated or deflated data.
+    pixel_data_at: int | None = None
+    pixel_data_length: int = 0
 
     @property
     def ok(self) -> bool:
@@ -108,6 +114,9 @@ class StudySummary:
     description: str
     study_date: str
     series: list[SeriesSummary]
+    # Who the images name, as stored in them: shown only to the patient who uploaded them.
+    patient_name: str = field(default="", repr=False)
+    patient_birth_date: str = field(default="", repr=False)
 
     @property
     def series_count(self) -> int:

@@ -8,7 +8,7 @@ import itertools
 import os
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -93,6 +93,32 @@ def validate_tree(
         return _validate(collect, options, Path(temporary))
 
 
+def validate_files(
+    files: Sequence[tuple[str | os.PathLike[str], str]],
+    *,
+    declared_modality: str | None = None,
+    declared_region: str | None = None,
+    patient: AccountHolder | Mapping[str, Any] | None = None,
+    limits: archives.Limits = archives.DEFAULT_LIMITS,
+    check_pixels: bool = True,
+    scratch: str | os.PathLike[str] | None = None,
+    processes: int | None = None,
+) -> Report:
+    """Validate an upload given as ``(where the file is stored, its path in the upload)`` pairs,
+    each path once: as ``validate_tree`` over a folder holding those paths, with no folder built.
+
+    The report names files by their paths in the upload; ``report.locations`` says where each
+    image is stored.
+    """
+    options = _options(declared_modality, declared_region, patient, limits, check_pixels, processes)
+    found = [(Path(stored), rel) for stored, rel in files]
+    collect = partial(Upload.add_listing, found=found, inside_archive=False)
+    if scratch is not None:
+        return _validate(collect, options, Path(scratch))
+    with tempfile.TemporaryDirectory(prefix="secondopinion-upload-") as temporary:
+        return _validate(collect, options, Path(temporary))
+
+
 def _options(
     declared_modality: str | None,
     declared_region: str | None,
@@ -111,7 +137,7 @@ def _validate(collect: Callable[[Upload], None], options: _Options, scratch: Pat
     collect(upload)
     report = Report(problems=list(upload.problems), locations=upload.locations)
     for dicomdir, rel in upload.dicomdirs:
-        report.problems.extend(check_dicomdir(dicomdir, rel_path=rel))
+        report.problems.extend(check_dicomdir(dicomdir, rel_path=rel, listing=upload.listing))
     kept, duplicates, rejected = _deduplicate(upload.results, report)
     report.instances = kept
     report.files = {
@@ -194,6 +220,8 @@ def _summarise(kept: list[FileResult]) -> list[StudySummary]:
                 description=_most_common(r.study_description for r in instances),
                 study_date=_most_common(r.study_date for r in instances),
                 series=series,
+                patient_name=_most_common(r.patient_name for r in instances),
+                patient_birth_date=_most_common(r.patient_birth_date for r in instances),
             )
         )
     studies.sort(key=lambda s: (s.study_date, s.study_instance_uid))

@@ -106,12 +106,21 @@ class Upload:
     problems: list[Problem] = field(default_factory=list)
     dicomdirs: list[tuple[Path, str]] = field(default_factory=list)
     locations: dict[str, Path] = field(default_factory=dict)
+    # Every regular file's path in the upload (archive members under the archive's path): what a
+    # DICOMDIR's references are checked against.
+    listing: set[str] = field(default_factory=set)
     ignored: int = 0
     rejected: int = 0
     archives_opened: int = 0
 
     def add_tree(self, root: Path, prefix: str, *, inside_archive: bool) -> None:
         found = [(absolute, _join(prefix, rel)) for absolute, rel in _walk(root, self)]
+        self.add_listing(found, inside_archive=inside_archive)
+
+    def add_listing(self, found: list[tuple[Path, str]], *, inside_archive: bool) -> None:
+        """Files named by their upload-relative paths, wherever they are stored (regular files,
+        each path once)."""
+        self.listing.update(rel for _, rel in found)
         to_inspect = [(absolute, rel) for absolute, rel in found if self._worth_inspecting(rel)]
         results = inspect_files(to_inspect, processes=self.processes)
         for (absolute, rel), result in zip(to_inspect, results, strict=True):

@@ -2,6 +2,20 @@
 (function () {
   "use strict";
 
+  // On a narrow screen the header's links sit behind a "Menu" button; without this file they
+  // simply wrap.
+  document.querySelectorAll("[data-menu-toggle]").forEach(function (toggle) {
+    var menu = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!menu) return;
+    toggle.hidden = false;
+    toggle.parentNode.setAttribute("data-collapsible", "");
+    toggle.addEventListener("click", function () {
+      var open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      menu.classList.toggle("open", open);
+    });
+  });
+
   // What the upload widget keeps in this browser (opaque codes and salted hashes; file names
   // and files, in what earlier versions left in Uppy's Golden Retriever stores) goes when the
   // session ends: at logout, and on any page seen signed out, such as the login page after a
@@ -22,6 +36,16 @@
     form.addEventListener("submit", forgetUploads);
   });
   if (document.body.hasAttribute("data-signed-out")) forgetUploads();
+
+  // Removing something that took long to send asks first.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+
+  // The step menu scrolls on a phone: bring the current step into view.
+  var step = document.querySelector(".progress-steps [aria-current=step]");
+  if (step && step.scrollIntoView) step.scrollIntoView({ block: "nearest", inline: "center" });
 
   // Browsers send only bare file names for a chosen folder; keep each file's path inside the
   // folder so a CD's layout survives the upload.
@@ -54,6 +78,18 @@
       input.setCustomValidity(problem);
       input.setAttribute("aria-invalid", problem ? "true" : "false");
       if (problem) input.reportValidity();
+    });
+  });
+
+  // A "Copy" button next to a read-only field copies it (the field can be copied by hand too).
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    var field = document.getElementById(button.dataset.copy);
+    if (!field || !navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(field.value).then(function () {
+        button.textContent = "Copied";
+      });
     });
   });
 })();

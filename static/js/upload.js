@@ -78,28 +78,45 @@
 
   var uppy = new Uppy.Uppy({
     id: storageKey,
-    autoProceed: false,
+    autoProceed: false, // started below, once files already sent are set aside
     restrictions: { maxNumberOfFiles: parseInt(root.dataset.maxFiles, 10) || 20000 },
   });
+  // A phone or tablet has nothing to drag from and most cannot pick a folder: one button.
+  var touch = window.matchMedia && window.matchMedia("(pointer: coarse), (max-width: 47.99rem)").matches;
   uppy.use(Uppy.Dashboard, {
     inline: true,
     target: root,
-    height: 380,
+    height: touch ? 220 : 380,
     width: "100%",
     proudlyDisplayPoweredByUppy: false,
-    fileManagerSelectionType: "both",
+    fileManagerSelectionType: touch ? "files" : "both",
     showProgressDetails: true,
-    note: "The whole folder of your CD, a zip from a patient portal, or the image files.",
+    note: touch
+      ? "The image files, or a zip from a patient portal."
+      : "The whole folder of your CD, a zip from a patient portal, or the image files.",
+    locale: touch ? { strings: { dropPasteFiles: "%{browseFiles}", browseFiles: "Choose files", dropHint: "" } } : undefined,
   });
 
   // A file added again that already arrived in full is not sent twice.
   var alreadyIn = 0;
+  var checks = {};
   uppy.on("file-added", function (file) {
-    fingerprint(file).then(function (print) {
+    checks[file.id] = fingerprint(file).then(function (print) {
       if (!print || !started[print] || !started[print].done || !uppy.getFile(file.id)) return;
       uppy.removeFile(file.id);
       alreadyIn += 1;
       uppy.info(alreadyIn + " of these files had already arrived; the others go on from where they stopped.", "info", 8000);
+    });
+  });
+
+  // Files start as soon as they are chosen.
+  uppy.on("files-added", function (files) {
+    Promise.all(files.map(function (file) { return checks[file.id]; })).then(function () {
+      files.forEach(function (file) { delete checks[file.id]; });
+      var waiting = uppy.getFiles().some(function (file) {
+        return !(file.progress && file.progress.uploadStarted);
+      });
+      if (waiting) uppy.upload().catch(function () {});
     });
   });
 
@@ -170,9 +187,35 @@
       uppy.cancelAll();
       // Show the new upload in the list; it follows its own check from there.
       window.htmx.ajax("GET", data.detail, { target: "#upload-list", swap: "beforeend" });
+      // Images are in now: the button no longer offers to add records later.
+      if (proceed && /later$/.test(proceed.textContent.trim())) proceed.textContent = "Save and continue";
     }, function (error) {
       uppy.info(error.message, "error", 10000);
     });
+  });
+
+  // "Continue" waits while files are still on their way, with one sentence saying why.
+  var step = document.querySelector("form.step-main");
+  var proceed = step && step.querySelector("button[type=submit]");
+  var wait = document.createElement("p");
+  wait.id = "upload-wait";
+  wait.setAttribute("role", "status");
+  wait.setAttribute("data-testid", "upload-wait");
+  wait.textContent = "Your images are still being sent: you can continue once they have arrived.";
+  wait.hidden = true;
+  if (proceed) proceed.parentNode.insertBefore(wait, proceed);
+  function holdBack() {
+    var sending = uppy.getFiles().some(function (file) {
+      return file.progress && file.progress.uploadStarted && !file.progress.uploadComplete && !file.error;
+    });
+    if (!proceed) return;
+    proceed.disabled = sending;
+    wait.hidden = !sending;
+    if (sending) proceed.setAttribute("aria-describedby", wait.id);
+    else proceed.removeAttribute("aria-describedby");
+  }
+  ["upload", "upload-progress", "upload-success", "upload-error", "file-removed", "cancel-all", "complete"].forEach(function (name) {
+    uppy.on(name, holdBack);
   });
 
   // The plain form stays as the path for browsers without JavaScript.

@@ -22,11 +22,13 @@ pytestmark = [
 
 @pytest.fixture
 def network(db):
-    """The demo plans; a neuroradiologist in the Medicare Advantage network, a breast imager
-    outside it."""
+    """The demo plans; a neuroradiologist and a neurologist in the Medicare Advantage network, a
+    breast imager outside it."""
     seed_insurance()
-    make_reviewer("Dr. Maya Lindqvist", "Lakeside University Hospital", "neuroradiology")
-    make_reviewer("Dr. Priya Raman", "Harbor Breast Imaging Center", "breast")
+    lakeside = "Lakeside University Hospital"
+    make_reviewer("Dr. Maya Lindqvist", lakeside, "neuroradiology", kind="radiologist")
+    make_reviewer("Dr. Tomas Ek", lakeside, "neuroradiology", clinical_specialty="neurologist")
+    make_reviewer("Dr. Priya Raman", "Harbor Breast Imaging Center", "breast", kind="radiologist")
 
 
 def log_in(page: Page, base: str, email: str) -> None:
@@ -103,8 +105,11 @@ def test_self_pay_patient_sees_the_price_before_submitting(
     case = uninsured_draft(alice)
     log_in(page, live_server.url, "alice@example.com")
     page.goto(f"{live_server.url}/cases/{case.code}/steps/insurance/")
+    expect(page.get_by_test_id("plan-fields")).to_be_visible()
     page.get_by_label("No insurance: I'll pay myself").check()
     expect(page.get_by_test_id("coverage-headline")).to_have_text("Self-pay: $350.00")
+    expect(page.get_by_test_id("plan-fields")).to_be_hidden()
+    expect(page.get_by_test_id("hsa-fsa")).to_be_visible()
     save_and_continue(page)
     expect(page.get_by_role("heading", name="Choose your specialist")).to_be_visible()
     save_and_continue(page)

@@ -96,6 +96,9 @@ def test_new_patient_signs_up_and_submits_a_request(
     _continue(page)
 
     expect(page.get_by_role("heading", name="Review and submit")).to_be_visible()
+    expect(page.get_by_test_id("review-reviewer")).to_have_text(
+        "Read by the first available specialist"
+    )
     check_accessibility(page)
     page.get_by_label("The information I gave is correct").check()
     page.get_by_role("button", name="Submit my request").click()

@@ -41,7 +41,6 @@ def test_patient_uploads_a_cd_folder_and_the_case_reaches_its_queue(
     _log_in(page, live_server)
     page.goto(f"{live_server.url}/cases/{case.code}/steps/records/")
     page.locator(".uppy-Dashboard-input[webkitdirectory]").set_input_files(tmp_path / "CD")
-    page.locator(".uppy-StatusBar-actionBtn--upload").click()
 
     status = page.get_by_test_id("upload-status")
     expect(status).to_have_text(re.compile("^Checked: readable images$"), timeout=60_000)
@@ -74,7 +73,6 @@ def test_a_folder_without_images_is_explained(page: Page, live_server, celery_wo
     _log_in(page, live_server)
     page.goto(f"{live_server.url}/cases/{case.code}/steps/records/")
     page.locator(".uppy-Dashboard-input[webkitdirectory]").set_input_files(folder)
-    page.locator(".uppy-StatusBar-actionBtn--upload").click()
     expect(page.get_by_test_id("upload-status")).to_have_text(
         "Checked: problems found", timeout=60_000
     )
@@ -108,7 +106,7 @@ def _kept(page: Page) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_files_chosen_but_never_sent_leave_nothing_in_the_browser(
+def test_files_chosen_leave_nothing_naming_the_patient_in_the_browser(
     page: Page, live_server, tmp_path
 ):
     alice = make_user("alice@example.com", first_name="Alice")
@@ -179,9 +177,14 @@ def test_after_a_closed_tab_the_same_folder_goes_on_from_the_parts_received(
     browser_problems.expect(r"status of 409 \(Conflict\) \(http://\S+/cases/parts/\S+\)$")
     page.goto(f"{live_server.url}/cases/{case.code}/steps/records/")
     page.locator(".uppy-Dashboard-input[webkitdirectory]").set_input_files(folder)
-    page.locator(".uppy-StatusBar-actionBtn--upload").click()
     large = _wait_for(lambda: UploadFile.objects.filter(size=big.stat().st_size).first())
     _wait_for(lambda: len(records_services.list_parts(large)) == 1)
+    # While a file is still on its way, "Continue" waits and says why.
+    expect(page.get_by_test_id("upload-wait")).to_be_visible()
+    expect(page.get_by_test_id("upload-wait")).to_have_text(
+        "Your images are still being sent: you can continue once they have arrived."
+    )
+    expect(page.locator("form.step-main button[type=submit]")).to_be_disabled()
     _wait_for(lambda: UploadFile.objects.filter(status="complete").count() == 2)
     # ... and the browser noted, by their salted hashes, which files arrived.
     page.wait_for_function(
@@ -200,10 +203,11 @@ def test_after_a_closed_tab_the_same_folder_goes_on_from_the_parts_received(
     again.goto(f"{live_server.url}/cases/{case.code}/steps/records/")
     again.locator(".uppy-Dashboard-input[webkitdirectory]").set_input_files(folder)
     expect(again.locator(".uppy-Dashboard-Item")).to_have_count(1)  # the two small ones arrived
-    again.locator(".uppy-StatusBar-actionBtn--upload").click()
     upload = _wait_for(
         lambda: Upload.objects.exclude(status=Upload.Status.RECEIVING).first(), page=again
     )
+    # The server may finish the upload before the page's last request event reaches us.
+    _wait_for(lambda: len(sent) >= 2, page=again)
 
     assert sorted(sent) == [2, 3]
     assert Upload.objects.filter(case=case).count() == 1 and upload.file_count == 3

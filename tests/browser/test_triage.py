@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from requests_app.models import Case
 from tests.browser.test_insurance import log_in
 from tests.requests_app.test_triage import queued
+from tests.reviewers.conftest import make_reviewer
 
 pytestmark = [
     pytest.mark.browser,
@@ -58,11 +59,8 @@ def test_coordinator_reroutes_and_messages_a_flagged_case(
     page.get_by_label("Note:").fill("Knee MRI; the head series is a scout.")
     page.get_by_role("button", name="Move to another subspecialty's queue").click()
     expect(page.get_by_text("Moved: 1.")).to_be_visible()
-    page.screenshot(path=tmp_path / "triage-list.png", full_page=True)
-
-    page.get_by_role("row").filter(has_text=case.short_code).get_by_role(
-        "link", name=case.short_code
-    ).click()
+    # An action taken on the case's page comes back to it.
+    expect(page).to_have_url(f"{live_server.url}/admin/requests_app/case/{case.pk}/change/")
     choose_triage(page, "Send a message to the patient")
     page.get_by_label("Message:").fill("Your knee images are with a musculoskeletal specialist.")
     page.get_by_role("button", name="Send a message to the patient").click()
@@ -90,3 +88,34 @@ def test_coordinator_reroutes_and_messages_a_flagged_case(
     for private in ["Moreau", "Springfield", "knee", "musculoskeletal specialist"]:
         assert private not in mail, private
     assert worker.process.poll() is None
+
+
+def test_coordinator_assigns_an_eligible_reviewer_from_the_case_page(
+    page: Page, live_server, alice, sam, check_accessibility
+):
+    eligible = make_reviewer("e@example.com", "Dr. Elena Eligible", capacity=4)
+    make_reviewer("o@example.com", "Dr. Olga Ohio", states=("OH",))
+    case = queued(alice, queue_id="neuroradiology")
+    case_page = f"{live_server.url}/admin/requests_app/case/{case.pk}/change/"
+
+    log_in(page, live_server.url, "sam@example.com")
+    page.goto(case_page)
+    choose_triage(page, "Assign or reassign a reviewer")
+    choice = page.get_by_label("Dr. Elena Eligible: reads neuroradiology; licensed in IL")
+    expect(choice).to_be_enabled()
+    expect(page.get_by_text("0 of 4 cases open")).to_be_visible()
+    expect(page.get_by_text("Dr. Olga Ohio")).to_have_count(0)
+    check_accessibility(page)
+
+    page.get_by_role("button", name="Show the 1 reviewer who may not take it").click()
+    expect(
+        page.get_by_label("Dr. Olga Ohio: not eligible, they are not licensed in IL.", exact=False)
+    ).to_be_disabled()
+    check_accessibility(page)
+
+    page.get_by_label("Dr. Elena Eligible", exact=False).check()
+    page.get_by_role("button", name="Assign or reassign a reviewer").click()
+    expect(page.get_by_text("Assigned: 1.")).to_be_visible()
+    expect(page).to_have_url(case_page)
+    case.refresh_from_db()
+    assert case.assigned_reviewer == eligible

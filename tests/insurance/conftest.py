@@ -6,7 +6,8 @@ from insurance.models import CaseInsurance, Plan
 from insurance.seeding import seed_insurance
 from requests_app.models import Case
 from reviewers.models import ReviewerProfile, Subspecialty
-from tests.conftest import make_case, make_user
+from tests.conftest import make_case
+from tests.reviewers.conftest import make_reviewer as licensed_reviewer
 
 
 @pytest.fixture
@@ -15,12 +16,27 @@ def plans(db) -> dict[str, Plan]:
     return {plan.name: plan for plan in seed_insurance()}
 
 
-def make_reviewer(name: str, institution: str, subspecialty: str) -> ReviewerProfile:
+def make_reviewer(
+    name: str, institution: str, subspecialty: str, *, kind: str = "clinical", **fields
+) -> ReviewerProfile:
+    """A specialist (a consultant unless `kind` says otherwise, as most cases here ask for a
+    consultation) licensed in Illinois, where the test patients live, so the specialist step
+    offers them: a cost answer names only reviewers the patient could pick."""
     email = name.lower().replace("dr. ", "").replace(" ", ".") + "@example.com"
-    user = make_user(email)
-    profile = ReviewerProfile.objects.create(user=user, display_name=name, institution=institution)
-    profile.subspecialties.set([Subspecialty.objects.get(slug=subspecialty)])
-    return profile
+    return licensed_reviewer(
+        email,
+        name,
+        subspecialties=(subspecialty,),
+        states=("IL",),
+        institution=institution,
+        kind=kind,
+        **fields,
+    )
+
+
+def reads_images(profile: ReviewerProfile) -> None:
+    """Make a consultant of the fixtures a radiologist, for a case that asks for a re-read."""
+    ReviewerProfile.objects.filter(pk=profile.pk).update(kind=ReviewerProfile.Kind.RADIOLOGIST)
 
 
 @pytest.fixture

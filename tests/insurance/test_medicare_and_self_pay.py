@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from insurance import services
+from insurance import paperwork, self_payment, services
 from insurance.models import CaseInsurance, GoodFaithEstimate, PriorAuthorization
 from requests_app.models import AuditEvent, Case, CaseEvent, Notification
 from requests_app.services import CaseError
@@ -59,7 +59,7 @@ def test_the_part_b_deductible_is_the_one_of_the_year_of_service(
 def test_original_medicare_self_pay_comes_after_an_advance_beneficiary_notice(client, alice, plans):
     case = insured_case(alice, plans[MEDICARE], review_type="clinical")  # a serious diagnosis
     with pytest.raises(CaseError, match="Advance Beneficiary Notice"):
-        services.choose_self_pay(case, by=alice)
+        self_payment.choose_self_pay(case, by=alice)
     client.force_login(alice)
     url = reverse("insurance:self-pay", args=[case.code])
     page = client.get(url).content.decode()
@@ -84,7 +84,9 @@ def test_abn_option_1_has_medicare_billed_and_lets_the_case_go_on(alice, plans):
         "Medicare may not pay: sign an Advance Beneficiary Notice to pay yourself, or to have "
         "Medicare billed anyway."
     ]
-    services.sign_advance_beneficiary_notice(case, by=alice, option="1", signed_name="Alice Moreau")
+    paperwork.sign_advance_beneficiary_notice(
+        case, by=alice, option="1", signed_name="Alice Moreau"
+    )
     case.refresh_from_db()
     assert case.status == Case.Status.QUEUED
     check = services.current_coverage(case)
@@ -96,7 +98,7 @@ def test_abn_option_1_has_medicare_billed_and_lets_the_case_go_on(alice, plans):
 def test_an_abn_is_for_original_medicare_only(alice, plans):
     case = insured_case(alice, plans[MA], review_type="clinical")
     with pytest.raises(CaseError, match="Original Medicare only"):
-        services.sign_advance_beneficiary_notice(
+        paperwork.sign_advance_beneficiary_notice(
             case, by=alice, option="2", signed_name="Alice Moreau"
         )
 
@@ -107,7 +109,7 @@ def test_medicaid_covered_care_is_paid_in_full_and_not_self_paid(client, alice, 
     assert check.outcome == "covered"
     assert "We accept your plan's payment as payment in full" in check.result["estimate"]["reason"]
     with pytest.raises(CaseError, match="payment in full"):
-        services.choose_self_pay(case, by=alice)
+        self_payment.choose_self_pay(case, by=alice)
     client.force_login(alice)
     page = client.get(reverse("requests:case-detail", args=[case.code])).content.decode()
     assert reverse("insurance:self-pay", args=[case.code]) not in page
@@ -123,7 +125,7 @@ def test_choosing_to_pay_issues_a_good_faith_estimate_with_codes_ids_and_the_dis
 ):
     case = insured_case(alice, plans[HMO], review_type="radiology")
     with time_machine.travel(on(2026, 11, 20), tick=False):
-        services.choose_self_pay(case, by=alice)
+        self_payment.choose_self_pay(case, by=alice)
         client.force_login(alice)
         response = client.get(reverse("insurance:good-faith-estimate", args=[case.code]))
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
@@ -219,7 +221,7 @@ def test_prior_authorization_decision_is_due_by_the_plan_types_timeframe(
         pa = PriorAuthorization.objects.get(case=case)
         PriorAuthorization.objects.filter(pk=pa.pk).update(expedited=expedited)
         pa.refresh_from_db()
-        services.record_prior_auth_requested(pa, by=sam, reference_number="PA-1")
+        paperwork.record_prior_auth_requested(pa, by=sam, reference_number="PA-1")
     pa.refresh_from_db()
     assert pa.decision_due_at == day + due
     assert CaseEvent.objects.filter(case=case, message__contains="decision due by").exists()
@@ -236,7 +238,7 @@ def test_the_case_page_says_when_the_plan_must_decide(client, alice, sam, plans)
             "within 7 calendar days of receiving the request"
             in (check.result["prior_authorization"]["reason"])
         )
-        services.record_prior_auth_requested(
+        paperwork.record_prior_auth_requested(
             PriorAuthorization.objects.get(case=case), by=sam, reference_number="PA-1"
         )
         client.force_login(alice)

@@ -51,7 +51,7 @@ def test_first_available_promised_in_network_keeps_claims_and_assignment_in_netw
 ):
     case = queued(alice, plans[MA])
     promised = case.coverage_checks.first().result["in_network"]["reason"]
-    assert promised == "We'll choose an in-network neuroradiologist for you: Dr. Maya Lindqvist."
+    assert promised == "The first available specialist will be an in-network neuroradiologist."
     assert services.network_for_matching(case) == frozenset({readers["inside"].pk})
 
     outside = readers["outside"]
@@ -78,7 +78,7 @@ def test_the_portal_and_the_coordinators_assignment_page_apply_the_network(
     case.refresh_from_db()
     assert case.assigned_reviewer is None
     page = client.get(reverse("reviewers:portal")).content.decode()
-    assert "is not in network for the patient&#x27;s plan" in page
+    assert "you are not in network for the patient&#x27;s plan" in page
 
     client.force_login(sam)
     changelist = reverse("admin:requests_app_case_changelist")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from insurance import services
+from insurance import paperwork, self_payment, services
 from insurance.models import (
     CaseInsurance,
     CaseReferral,
@@ -15,7 +15,7 @@ from requests_app.models import Case, CaseEvent
 from requests_app.services import CaseError
 from tests.conftest import make_case, pdf_upload
 
-from .conftest import insured_case, make_reviewer
+from .conftest import insured_case, make_reviewer, reads_images
 
 MA = "Evergreen Medicare Advantage Choice"
 PPO = "BlueHarbor PPO Gold"
@@ -110,6 +110,39 @@ def test_coverage_follows_the_reviewer_the_patient_picked(alice, plans, reviewer
     assert services.in_network_reviewer_ids(case) == {reviewers["neuro"].pk}
 
 
+def test_the_cost_answer_names_only_a_specialist_the_patient_could_pick(alice, plans, reviewers):
+    from reviewers.models import ReviewerChoice
+    from tests.reviewers.conftest import make_reviewer as licensed_reviewer
+
+    # In the plan's network (its hospital) but not licensed in Illinois: never offered.
+    kim = licensed_reviewer(
+        "kim@example.com",
+        "Dr. Daniel Kim",
+        states=("NY",),
+        kind="clinical",
+        institution="Lakeside University Hospital",
+    )
+    case = insured_case(alice, plans[MA], review_type="clinical")
+    result = services.refresh_coverage(case).result
+    assert result["in_network"]["reason"] == (
+        "The first available specialist will be an in-network neuroradiologist."
+    )
+    assert result["in_network_reviewers"] == ["Dr. Maya Lindqvist"]
+    assert kim.display_name not in str(result)
+
+    ReviewerChoice.objects.create(case=case, reviewer=reviewers["neuro"])
+    result = services.refresh_coverage(case).result
+    assert result["in_network"]["reason"].startswith("Dr. Maya Lindqvist is in ")
+    assert kim.display_name not in str(result)
+
+    # When nobody offered is in network, the patient hears of a gap, not of Kim.
+    ReviewerChoice.objects.filter(case=case).update(reviewer=None)
+    reviewers["neuro"].licenses.update(state="NY")
+    result = services.refresh_coverage(case).result
+    assert result["network_gap"] is True
+    assert kim.display_name not in str(result)
+
+
 def test_covered_case_with_nothing_to_ask_skips_awaiting_insurance(alice, plans, reviewers):
     case = insured_case(alice, plans[PPO])
     assert services.settle_before_routing(case, queue="neuroradiology") is True
@@ -169,12 +202,12 @@ def test_network_gap_letter_says_what_we_know_and_carries_the_clinical_reason(
     for claim in ("available in", "No breast imager in the plan's network"):
         assert claim not in exception.letter_text
     with pytest.raises(CaseError, match="clinical reason"):
-        services.mark_exception_sent(exception, by=sam)
+        paperwork.mark_exception_sent(exception, by=sam)
     NetworkGapException.objects.filter(pk=exception.pk).update(
         clinical_reason="BI-RADS 4B calcifications; a breast imager must compare the priors."
     )
     exception.refresh_from_db()
-    services.mark_exception_sent(exception, by=sam)
+    paperwork.mark_exception_sent(exception, by=sam)
     exception.refresh_from_db()
     assert (
         "Clinical reason: BI-RADS 4B calcifications; a breast imager must compare the priors."
@@ -185,7 +218,7 @@ def test_network_gap_letter_says_what_we_know_and_carries_the_clinical_reason(
 def test_no_exception_when_an_in_network_specialist_exists(alice, plans, reviewers):
     case = insured_case(alice, plans[MA], review_type="clinical")
     with pytest.raises(CaseError, match="in-network specialist is available"):
-        services.request_network_gap_exception(case, by=alice)
+        paperwork.request_network_gap_exception(case, by=alice)
 
 
 def test_approval_queues_the_case_and_the_timeline_names_the_coordinator(
@@ -196,8 +229,8 @@ def test_approval_queues_the_case_and_the_timeline_names_the_coordinator(
     )
     services.open_paperwork(case)
     pa = PriorAuthorization.objects.get(case=case)
-    services.record_prior_auth_requested(pa, by=sam, reference_number="EVG-PA-1187")
-    assert services.record_prior_auth_decision(pa, by=sam, approved=True) is True
+    paperwork.record_prior_auth_requested(pa, by=sam, reference_number="EVG-PA-1187")
+    assert paperwork.record_prior_auth_decision(pa, by=sam, approved=True) is True
 
     case.refresh_from_db()
     assert case.status == Case.Status.QUEUED
@@ -223,12 +256,12 @@ def test_approval_needs_the_insurers_reference_and_cannot_be_recorded_twice(
     services.open_paperwork(case)
     pa = PriorAuthorization.objects.get(case=case)
     with pytest.raises(CaseError, match="reference number"):
-        services.record_prior_auth_decision(pa, by=sam, approved=True)
-    services.record_prior_auth_decision(pa, by=sam, approved=True, reference_number="R1")
+        paperwork.record_prior_auth_decision(pa, by=sam, approved=True)
+    paperwork.record_prior_auth_decision(pa, by=sam, approved=True, reference_number="R1")
     stale = PriorAuthorization.objects.get(pk=pa.pk)
     stale.status = PriorAuthorization.Status.REQUESTED  # a second coordinator's stale page
     with pytest.raises(CaseError, match="approved"):
-        services.record_prior_auth_decision(stale, by=sam, approved=False)
+        paperwork.record_prior_auth_decision(stale, by=sam, approved=False)
     assert case.events.filter(message__startswith="Prior authorization").count() == 2
 
 
@@ -238,14 +271,14 @@ def test_denial_keeps_the_case_waiting_until_the_patient_pays(alice, sam, plans,
     )
     services.open_paperwork(case)
     pa = PriorAuthorization.objects.get(case=case)
-    assert services.record_prior_auth_decision(pa, by=sam, approved=False) is False
+    assert paperwork.record_prior_auth_decision(pa, by=sam, approved=False) is False
     case.refresh_from_db()
     assert case.status == Case.Status.AWAITING_INSURANCE
     assert services.insurance_blockers(case) == [
         "Prior authorization from your insurer: not approved yet."
     ]
 
-    price = services.choose_self_pay(case, by=alice)
+    price = self_payment.choose_self_pay(case, by=alice)
     assert price == 450
     case.refresh_from_db()
     assert case.status == Case.Status.QUEUED
@@ -262,17 +295,17 @@ def test_case_waits_for_every_item(alice, sam, plans, reviewers):
     services.open_paperwork(case)
     pa = PriorAuthorization.objects.get(case=case)
     referral = CaseReferral.objects.get(case=case)
-    services.record_prior_auth_decision(pa, by=sam, approved=True, reference_number="LK-9")
+    paperwork.record_prior_auth_decision(pa, by=sam, approved=True, reference_number="LK-9")
     case.refresh_from_db()
     assert case.status == Case.Status.AWAITING_INSURANCE
     with pytest.raises(CaseError, match="referral letter or enter the referring doctor"):
-        services.accept_referral(referral, by=sam)
+        paperwork.accept_referral(referral, by=sam)
 
-    services.submit_referral_details(
+    paperwork.submit_referral_details(
         case, by=alice, physician_name="Dr. Ann Lee", physician_phone="555-0100"
     )
     referral.refresh_from_db()
-    assert services.accept_referral(referral, by=sam) is True
+    assert paperwork.accept_referral(referral, by=sam) is True
     case.refresh_from_db()
     assert case.status == Case.Status.QUEUED
 
@@ -289,16 +322,16 @@ def test_granted_exception_clears_the_gap(alice, sam, plans, reviewers):
     services.open_paperwork(case)
     exception = NetworkGapException.objects.get(case=case)
     with pytest.raises(CaseError):
-        services.record_exception_decision(exception, by=sam, granted=True)  # not sent yet
+        paperwork.record_exception_decision(exception, by=sam, granted=True)  # not sent yet
     exception.clinical_reason = "Suspicious calcifications need a breast imager."
-    services.mark_exception_sent(exception, by=sam, reference_number="EVG-NGE-5")
-    services.record_exception_decision(exception, by=sam, granted=True)
+    paperwork.mark_exception_sent(exception, by=sam, reference_number="EVG-NGE-5")
+    paperwork.record_exception_decision(exception, by=sam, granted=True)
     result = services.refresh_coverage(case).result
     assert result["in_network"]["value"] is True and not result["exception_required"]
     case.refresh_from_db()
     assert case.status == Case.Status.AWAITING_INSURANCE  # prior authorization still needed
     pa = PriorAuthorization.objects.get(case=case)
-    services.record_prior_auth_decision(pa, by=sam, approved=True, reference_number="PA-2")
+    paperwork.record_prior_auth_decision(pa, by=sam, approved=True, reference_number="PA-2")
     case.refresh_from_db()
     assert case.status == Case.Status.QUEUED
 
@@ -329,7 +362,7 @@ def test_a_new_plan_while_waiting_opens_what_it_needs(alice, sam, plans, reviewe
 def test_self_pay_is_refused_once_a_specialist_has_the_case(alice, plans):
     case = insured_case(alice, plans[PPO], status=Case.Status.IN_REVIEW)
     with pytest.raises(CaseError):
-        services.choose_self_pay(case, by=alice)
+        self_payment.choose_self_pay(case, by=alice)
 
 
 def test_prices_fall_back_to_the_defaults_when_a_row_is_deleted(alice, plans):
@@ -337,9 +370,9 @@ def test_prices_fall_back_to_the_defaults_when_a_row_is_deleted(alice, plans):
 
     ServicePrice.objects.filter(review_type="radiology").update(self_pay_price=375)
     case = insured_case(alice, None)
-    assert services.self_pay_price(case) == 375
+    assert self_payment.self_pay_price(case) == 375
     ServicePrice.objects.all().delete()
-    assert services.self_pay_price(case) == 350
+    assert self_payment.self_pay_price(case) == 350
     assert services.refresh_coverage(case).headline == "Self-pay: $350.00"
 
 
@@ -350,7 +383,10 @@ def test_hmo_out_of_network_choice_holds_submission_until_in_network_or_self_pay
     from reviewers.models import ReviewerChoice
 
     case = insured_case(alice, plans[HMO], has_referral="yes", review_type="radiology")
-    outside = make_reviewer("Dr. Arjun Mehta", "Westbrook Neuro Imaging", "neuroradiology")
+    outside = make_reviewer(
+        "Dr. Arjun Mehta", "Westbrook Neuro Imaging", "neuroradiology", kind="radiologist"
+    )
+    reads_images(reviewers["neuro"])
     choice = ReviewerChoice.objects.create(case=case, reviewer=outside)
     check = services.refresh_coverage(case)
     assert (check.outcome, check.headline) == ("not_covered", "Not covered with this specialist")
@@ -363,7 +399,7 @@ def test_hmo_out_of_network_choice_holds_submission_until_in_network_or_self_pay
     ReviewerChoice.objects.filter(pk=choice.pk).update(reviewer=reviewers["neuro"])
     assert expected not in wizard.missing_for_submission(case)
     ReviewerChoice.objects.filter(pk=choice.pk).update(reviewer=outside)
-    services.choose_self_pay(case, by=alice)
+    self_payment.choose_self_pay(case, by=alice)
     assert expected not in wizard.missing_for_submission(case)
 
 
@@ -371,7 +407,10 @@ def test_a_waiting_hmo_case_with_an_out_of_network_reader_says_what_to_do(alice,
     from reviewers.models import ReviewerChoice
 
     case = insured_case(alice, plans[HMO], has_referral="yes", **WAITING)
-    outside = make_reviewer("Dr. Arjun Mehta", "Westbrook Neuro Imaging", "neuroradiology")
+    outside = make_reviewer(
+        "Dr. Arjun Mehta", "Westbrook Neuro Imaging", "neuroradiology", kind="radiologist"
+    )
+    reads_images(reviewers["neuro"])
     ReviewerChoice.objects.create(case=case, reviewer=outside)
     assert services.insurance_blockers(case) == [
         "Your plan pays only for specialists in its network: choose to pay yourself, or ask "

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pypdf import PdfReader
 
-from insurance import services
+from insurance import paperwork, services
 from insurance.models import (
     CaseInsurance,
     CaseReferral,
@@ -51,7 +51,7 @@ def urls(case: Case) -> list[tuple[str, str]]:
 
 def test_bob_gets_404_for_every_insurance_page_of_alices_case(client, alice, bob, plans, reviewers):
     case = insured_case(alice, plans[MA], review_type="clinical", subspecialty="breast")
-    services.request_network_gap_exception(case, by=alice)
+    paperwork.request_network_gap_exception(case, by=alice)
     client.force_login(bob)
     for method, url in urls(case):
         assert getattr(client, method)(url).status_code == 404, url

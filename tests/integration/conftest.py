@@ -29,8 +29,15 @@ class Uploader(Patient):
 
 @pytest.fixture
 def case(alice):
-    """Alice's complete request, for the patient the synthetic studies show (DOE^JANE, 1970)."""
-    return make_case(alice, complete=True, patient_name="Jane Doe", patient_birth_date="1970-01-01")
+    """Alice's complete request, for the patient and the exam date the synthetic studies show
+    (DOE^JANE, 1970; taken 2024-01-15)."""
+    return make_case(
+        alice,
+        complete=True,
+        patient_name="Jane Doe",
+        patient_birth_date="1970-01-01",
+        exam_date="2024-01-15",
+    )
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ from django.utils import timezone
 
 from records import validation
 from records.models import Instance, Series, Study, Upload, UploadFile
-from records.tasks import sweep_uploads_task, validate_upload_task
-from requests_app import services
+from requests_app import flow, services
 from requests_app.models import Case, CaseEvent
+from requests_app.tasks import sweep_uploads_task, validate_upload_task
 from tests.conftest import free_port, make_case, upload_folder
 from tests.records.dicom_factory import write_series
 from tests.records.test_multipart import PART
@@ -299,13 +299,13 @@ def test_a_delivery_beside_a_live_check_leaves_it_alone_and_one_after_it_takes_o
     upload = upload_folder(case, small_study)
     holder = _hold_upload_lock(upload)
     try:
-        validation.validate_upload(upload.pk)
+        flow.check_upload(upload.pk)
         upload.refresh_from_db()
         assert (upload.status, upload.validation_attempts) == (Upload.Status.RECEIVED, 0)
     finally:
         holder.close()  # the holder's process died: its session, and the lock, are gone
 
-    validation.validate_upload(upload.pk)
+    flow.check_upload(upload.pk)
     upload.refresh_from_db()
     assert (upload.status, upload.validation_attempts) == (Upload.Status.VALID, 1)
     assert Instance.objects.filter(series__study__upload=upload).count() == SMALL

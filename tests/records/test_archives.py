@@ -155,17 +155,20 @@ def test_windows_backslash_paths_become_folders(tmp_path: Path) -> None:
         "DICOM/\x00evil.dcm",
     ],
 )
-def test_path_escapes_refuse_the_whole_archive(tmp_path: Path, evil: str) -> None:
+def test_path_escapes_are_left_out_and_the_good_members_kept(tmp_path: Path, evil: str) -> None:
     archive = write_raw_zip(
         tmp_path / "slip.zip",
         [deflated_entry("DICOM/IM0001", b"good" * 10), deflated_entry(evil, b"evil")],
     )
 
-    result = extract_zip(archive, tmp_path / "out")
+    result = extract_zip(archive, tmp_path / "out", label="slip.zip")
 
-    assert codes(result) == ["unsafe_archive_path"]
-    assert not result.ok
-    assert files_under(tmp_path / "out") == []
+    assert codes(result) == ["archive_unsafe_members"]
+    assert result.ok  # a warning: the good image is kept
+    assert result.problems[0].path == "slip.zip"  # never the member's own (hostile) path
+    assert "evil" not in result.problems[0].message
+    assert result.problems[0].message.startswith("We left 1 file of this zip out for safety")
+    assert files_under(tmp_path / "out") == ["DICOM/IM0001"]
     assert not (tmp_path / "evil.dcm").exists()
     assert not list(tmp_path.rglob("evil.dcm"))
 
@@ -181,8 +184,8 @@ def test_symlink_entry_is_refused(tmp_path: Path) -> None:
 
     result = extract_zip(archive, tmp_path / "out")
 
-    assert codes(result) == ["unsafe_archive_path"]
-    assert files_under(tmp_path / "out") == []
+    assert codes(result) == ["archive_unsafe_members"]
+    assert files_under(tmp_path / "out") == ["DICOM/IM0001"]
 
 
 def test_regular_file_with_unix_mode_is_not_mistaken_for_a_symlink(tmp_path: Path) -> None:
@@ -261,16 +264,15 @@ def test_central_directory_claiming_a_huge_member_is_refused_before_reading(
     assert files_under(tmp_path / "out") == []
 
 
-def test_member_larger_than_declared_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
+def test_member_larger_than_declared_is_left_out_and_the_good_one_kept(tmp_path: Path) -> None:
     content = bytes(range(256)) * 4096  # 1 MiB that really comes out of the stream
     good = deflated_entry("DICOM/IM0001", b"fine" * 50)
     liar = deflated_entry("DICOM/IM0002", content, file_size=1000)  # declared 1000 bytes
 
     result = extract_zip(write_raw_zip(tmp_path / "lie.zip", [good, liar]), tmp_path / "out")
 
-    assert not result.ok
-    assert set(codes(result)) <= {"corrupt_archive", "archive_too_large"}
-    assert files_under(tmp_path / "out") == []  # the good member written first is removed too
+    assert codes(result) == ["archive_damaged_members"]
+    assert files_under(tmp_path / "out") == ["DICOM/IM0001"]
 
 
 def test_members_are_streamed_not_read_into_memory(tmp_path: Path) -> None:
@@ -397,17 +399,19 @@ def test_truncated_zip_is_corrupt(tmp_path: Path) -> None:
     assert files_under(tmp_path / "out") == []
 
 
-def test_bad_crc_is_corrupt_and_leaves_nothing(tmp_path: Path) -> None:
+def test_a_member_with_a_bad_crc_is_left_out_and_counted(tmp_path: Path) -> None:
     good = deflated_entry("DICOM/IM0001", b"first image" * 30)
     bad = deflated_entry("DICOM/IM0002", b"second image" * 30)
     bad.crc ^= 0xFFFF
 
-    result = extract_zip(write_raw_zip(tmp_path / "crc.zip", [good, bad]), tmp_path / "out")
+    result = extract_zip(
+        write_raw_zip(tmp_path / "crc.zip", [good, bad]), tmp_path / "out", label="crc.zip"
+    )
 
-    assert codes(result) == ["corrupt_archive"]
-    assert result.problems[0].path == "crc.zip/DICOM/IM0002"
-    assert files_under(tmp_path / "out") == []
-    assert not (tmp_path / "out/DICOM").exists()
+    assert codes(result) == ["archive_damaged_members"]
+    assert result.problems[0].path == "crc.zip"
+    assert result.problems[0].message.startswith("1 file in this zip was damaged, so we left it")
+    assert files_under(tmp_path / "out") == ["DICOM/IM0001"]
 
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
@@ -416,7 +420,8 @@ def test_methods_that_zipfile_cannot_bound_are_refused(tmp_path: Path, method: i
     with zipfile.ZipFile(archive, "w", method) as zf:
         zf.writestr("IM0001", b"image" * 100)
 
-    assert codes(extract_zip(archive, tmp_path / "out")) == ["corrupt_archive"]
+    assert codes(extract_zip(archive, tmp_path / "out")) == ["archive_damaged_members"]
+    assert files_under(tmp_path / "out") == []
 
 
 def test_unknown_method_deflate64_is_refused(tmp_path: Path) -> None:
@@ -424,7 +429,7 @@ def test_unknown_method_deflate64_is_refused(tmp_path: Path) -> None:
 
     result = extract_zip(write_raw_zip(tmp_path / "d64.zip", [entry]), tmp_path / "out")
 
-    assert codes(result) == ["corrupt_archive"]
+    assert codes(result) == ["archive_damaged_members"]
 
 
 def test_two_members_with_one_name_are_refused(tmp_path: Path) -> None:

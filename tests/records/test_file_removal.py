@@ -13,9 +13,10 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from pydicom.uid import generate_uid
 
-from records import multipart, validation
+from records import multipart
 from records import services as records_services
 from records.models import Instance, Series, Study, Upload, UploadFile
+from requests_app import flow
 from requests_app.models import AuditEvent, Case
 from tests.conftest import make_case, make_user, upload_folder
 from tests.records.dicom_factory import write_series
@@ -25,7 +26,7 @@ EDITABLE = {Case.Status.DRAFT, Case.Status.NEEDS_RECORDS}
 
 def _checked_upload(case: Case, folder) -> Upload:
     upload = upload_folder(case, folder)
-    validation.validate_upload(upload.pk)
+    flow.check_upload(upload.pk)
     upload.refresh_from_db()
     assert upload.status == Upload.Status.VALID
     return upload

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import urllib.request
+import zlib
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,7 +18,8 @@ from django.utils import timezone
 from records import services as records_services
 from records.models import Upload, UploadFile
 from records.multipart import PART_URL_MAX_AGE
-from records.tasks import sweep_uploads_task
+from records.validation import validate_upload
+from requests_app.tasks import sweep_uploads_task
 from tests.conftest import make_case
 
 PART = 5 * 1024 * 1024
@@ -109,9 +111,16 @@ def test_folder_upload_keeps_layout_in_rows_and_opaque_keys(patient, settings):
     assert set(rows) == {"JANE_DOE_CD/DICOM/ST1/IM0001", "JANE_DOE_CD/DICOMDIR"}
     row = rows["JANE_DOE_CD/DICOM/ST1/IM0001"]
     assert _stored_bytes(row) == big
-    assert row.sha256 == hashlib.sha256(big).hexdigest()
+    assert row.sha256 == ""  # not read back while the browser waits: the check hashes it
     assert "JANE" not in row.key and row.key == f"{upload.prefix}{row.code}"
     assert not any(settings.MULTIPART_DIR.iterdir())  # the parts were cleaned up
+
+    validate_upload(upload.pk)
+    hashed = {row.relative_path: (row.sha256, row.crc32) for row in upload.files.all()}
+    assert hashed == {  # both in the one pass that reads the file
+        "JANE_DOE_CD/DICOM/ST1/IM0001": (hashlib.sha256(big).hexdigest(), zlib.crc32(big)),
+        "JANE_DOE_CD/DICOMDIR": (hashlib.sha256(b"index").hexdigest(), zlib.crc32(b"index")),
+    }
 
 
 def test_interrupted_upload_lists_received_parts_and_resumes(patient):
@@ -142,7 +151,7 @@ def test_parts_land_in_place_and_the_file_is_linked_not_copied(patient, settings
     row = UploadFile.objects.get(code=key)
     assert os.stat(default_storage.path(row.key)).st_ino == inode  # written to disk once
     assert _stored_bytes(row) == data
-    assert row.size == len(data) and row.sha256 == hashlib.sha256(data).hexdigest()
+    assert row.size == len(data) and row.sha256 == ""  # and not read back to be hashed
     assert not any(settings.MULTIPART_DIR.iterdir())
 
 
@@ -242,6 +251,9 @@ def test_on_s3_parts_go_straight_to_the_bucket(patient, s3_bucket):
     assert stored["Body"].read() == data
     assert stored["ServerSideEncryption"] == "AES256"  # asked for when the upload was created
     assert row.size == len(data) and row.sha256 == ""  # the worker hashes what it reads
+    validate_upload(row.upload_id)
+    row.refresh_from_db()
+    assert (row.sha256, row.crc32) == (hashlib.sha256(data).hexdigest(), zlib.crc32(data))
 
 
 @pytest.mark.services

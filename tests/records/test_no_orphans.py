@@ -8,9 +8,10 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from records import dicom, multipart, validation
+from records import dicom, multipart
 from records import services as records_services
 from records.models import Document, Series, Upload, UploadFile
+from requests_app import flow
 from requests_app.models import Case
 from tests.conftest import make_case, pdf_upload, upload_folder
 from tests.records.dicom_factory import write_series
@@ -34,7 +35,7 @@ def orphans(settings) -> list[str]:
 
 def _checked(case: Case, folder: Path) -> Upload:
     upload = upload_folder(case, folder)
-    validation.validate_upload(upload.pk)
+    flow.check_upload(upload.pk)
     upload.refresh_from_db()
     assert upload.status == Upload.Status.VALID
     assert Series.objects.filter(study__upload=upload).exclude(preview_key="").exists()
@@ -87,16 +88,16 @@ def test_an_upload_deleted_while_it_is_being_checked_leaves_nothing_on_disk(
 ):
     case = make_case(alice, complete=True)
     upload = upload_folder(case, _zipped_series(tmp_path))
-    real_validate_tree = dicom.validate_tree
+    real_validate_files = dicom.validate_files
 
     def patient_deletes_it_meanwhile(*args, **kwargs):
-        report = real_validate_tree(*args, **kwargs)  # the images are read, then...
+        report = real_validate_files(*args, **kwargs)  # the images are read, then...
         records_services.delete_upload(Upload.objects.get(pk=upload.pk), by=alice)
         return report
 
-    monkeypatch.setattr(dicom, "validate_tree", patient_deletes_it_meanwhile)
+    monkeypatch.setattr(dicom, "validate_files", patient_deletes_it_meanwhile)
 
-    validation.validate_upload(upload.pk)
+    flow.check_upload(upload.pk)
 
     assert not Upload.objects.filter(pk=upload.pk).exists()
     assert orphans(settings) == []

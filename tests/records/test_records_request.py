@@ -325,7 +325,7 @@ def test_escalation_letter_only_once_the_deadline_has_passed(client, alice, case
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"].startswith("attachment;")
-    text = " ".join(pdf_text(b"".join(response.streaming_content)).split())
+    text = " ".join(pdf_text(response.content).split())
     for expected in [
         "Springfield General Hospital",
         "On November 3, 2026 I asked you",

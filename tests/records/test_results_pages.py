@@ -2,8 +2,8 @@
 
 from django.urls import reverse
 
-from records import validation
 from records.models import Series
+from requests_app import flow
 from requests_app.models import AuditEvent
 from tests.conftest import make_case, upload_folder
 from tests.records.dicom_factory import write_series
@@ -11,7 +11,7 @@ from tests.records.dicom_factory import write_series
 
 def _checked_upload(case, folder):
     upload = upload_folder(case, folder)
-    validation.validate_upload(upload.pk)
+    flow.check_upload(upload.pk)
     upload.refresh_from_db()
     return upload
 

@@ -18,8 +18,8 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from records import validation
 from records.models import Document, Series, Upload, UploadFile
+from requests_app import flow
 from reviewers import services as reviewer_services
 from reviewers.models import Opinion
 from tests.conftest import make_case, make_pdf, upload_folder
@@ -94,7 +94,7 @@ def test_every_object_a_case_leaves_in_the_bucket_is_encrypted_at_rest(alice, s3
         for path in series:
             archive.write(path, f"DICOM/{path.name}")
     zipped = upload_folder(make_case(alice, complete=True), tmp_path / "portal")
-    validation.validate_upload(zipped.pk)
+    flow.check_upload(zipped.pk)
     assert Upload.objects.get(pk=zipped.pk).status == Upload.Status.VALID
     # The specialist's signed report.
     reader = make_reviewer("nils@example.com", "Dr. Nils Berg")

@@ -30,10 +30,9 @@ from pydicom.uid import generate_uid
 
 from records import validation
 from records.dicom import validate_path
-from records.management.commands.validate_study import study_facts
-from records.models import Study
-from requests_app import services
-from reviewers.routing import NEEDS_COORDINATOR_BELOW
+from requests_app import flow, services
+from reviewers.management.commands.validate_study import study_facts
+from reviewers.routing import NEEDS_COORDINATOR_BELOW, StudyFacts
 from tests.conftest import make_case, upload_folder
 from tests.records import dicom_factory as factory
 
@@ -386,7 +385,7 @@ def test_command_routes_a_study_as_the_worker_routes_its_case(alice, tmp_path):
     )
     upload = upload_folder(case, tmp_path)
     services.submit_case(case, by=case.patient, missing=[])
-    validation.validate_upload(upload.pk)
+    flow.check_upload(upload.pk)
     case.refresh_from_db()
     age = case.patient_age
 
@@ -401,7 +400,10 @@ def test_command_routes_a_study_as_the_worker_routes_its_case(alice, tmp_path):
         case.routing_confidence,
     )
     [summary] = validate_path(tmp_path, check_pixels=False).studies
-    assert study_facts(summary) == validation._facts(Study.objects.filter(upload=upload))
+    records = validation.case_records(case)
+    assert study_facts(summary) == StudyFacts(
+        records.modalities, records.body_parts, records.descriptions
+    )
 
 
 def test_human_summary_shows_the_study_and_no_patient_identity(db, mr_brain):

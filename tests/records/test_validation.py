@@ -14,17 +14,24 @@ from pydicom.uid import generate_uid
 from records import services as records_services
 from records import validation
 from records.models import Instance, Series, Study, Upload, UploadFile
-from records.tasks import validate_upload_task
-from requests_app import services, wizard
+from requests_app import flow, services, wizard
 from requests_app.models import Case
+from requests_app.tasks import validate_upload_task
 from tests.conftest import make_case, upload_folder
 from tests.records.dicom_factory import write_mammogram, write_series
 
 
 @pytest.fixture
 def submitted(alice):
-    """Alice's complete brain MRI request; `_send` uploads to it and submits it."""
-    return make_case(alice, complete=True, patient_name="Jane Doe", patient_birth_date="1970-01-01")
+    """Alice's complete brain MRI request; `_send` uploads to it and submits it. Its patient
+    and exam date are those the synthetic studies show (DOE^JANE, 1970; taken 2024-01-15)."""
+    return make_case(
+        alice,
+        complete=True,
+        patient_name="Jane Doe",
+        patient_birth_date="1970-01-01",
+        exam_date="2024-01-15",
+    )
 
 
 def _send(case: Case, folder) -> Upload:
@@ -35,7 +42,7 @@ def _send(case: Case, folder) -> Upload:
 
 
 def _check(upload: Upload) -> Upload:
-    validation.validate_upload(upload.pk)
+    flow.check_upload(upload.pk)
     upload.refresh_from_db()
     return upload
 
@@ -176,7 +183,7 @@ def test_a_mammogram_routes_to_breast_imaging(alice, tmp_path):
 
 def test_submitting_without_images_asks_for_them(submitted):
     services.submit_case(submitted, by=submitted.patient, missing=[])
-    validation.advance_case(submitted.pk)
+    flow.advance_case(submitted.pk)
     submitted.refresh_from_db()
     assert submitted.status == Case.Status.NEEDS_RECORDS
     assert submitted.events.last().message == "The images are missing: please add them."
@@ -221,7 +228,7 @@ def test_an_internal_error_counts_an_attempt_and_the_check_is_tried_again(
     with monkeypatch.context() as bug:
         bug.setattr("records.dicom.inspect._fill_fields", _bug_in_the_header_reader)
         with pytest.raises(validation.InternalCheckError):
-            validation.validate_upload(upload.pk)
+            flow.check_upload(upload.pk)
 
     upload.refresh_from_db()
     assert (upload.status, upload.validation_attempts) == (Upload.Status.VALIDATING, 1)

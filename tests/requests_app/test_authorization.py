@@ -308,3 +308,59 @@ def test_changing_the_patients_name_birth_date_or_exam_asks_for_a_new_signature(
     client.force_login(alice)
     page = client.get(reverse("requests:case-detail", args=[changed.code])).content.decode()
     assert "sign again" in page
+
+
+def test_the_authorization_step_links_only_to_the_step_that_still_lacks_a_detail(client, alice):
+    case = make_case(alice, patient_name="Alice Moreau", patient_birth_date=date(1971, 4, 2))
+    client.force_login(alice)
+    page = client.get(reverse("requests:case-step", args=[case.code, "authorization"]))
+    body = page.content.decode()
+    assert "tell us the type of scan, the date of the scan, where the scan was done" in body
+    scan_step = reverse("requests:case-step", args=[case.code, "scan"])
+    link = f'<a href="{scan_step}" data-testid="authorization-missing-step">the Scan step</a>'
+    assert link in body
+    assert "the Patient step</a>" not in body
+    assert "Type your full name to sign" not in body
+
+
+def test_a_new_name_entered_in_the_wizard_makes_the_review_ask_for_a_new_signature(
+    client, alice, case
+):
+    client.force_login(alice)
+    review = reverse("requests:case-step", args=[case.code, "review"])
+    assert "Signed by Alice Moreau on Nov 20, 2026" in client.get(review).content.decode()
+
+    answers = {
+        "patient_name": "Alicia Moreau",
+        "patient_birth_date": "1971-04-02",
+        "patient_state": "IL",
+    }
+    client.post(reverse("requests:case-step", args=[case.code, "patient"]), answers)
+
+    body = client.get(review).content.decode()
+    assert "Signed by Alice Moreau" not in body
+    assert "A new signature is needed:</strong> the patient&#x27;s name changed" in body
+    step = client.get(reverse("requests:case-step", args=[case.code, "authorization"]))
+    assert "A new signature is needed because the details changed" in step.content.decode()
+    assert "Patient: Alicia Moreau, born April 2, 1971" in step.context["preview"]
+    detail = client.get(reverse("requests:case-detail", args=[case.code])).content.decode()
+    assert "HIPAA authorization signed by" not in detail
+    assert "the patient&#x27;s name" in detail
+    standalone = client.get(reverse("requests:authorization", args=[case.code]))
+    assert "A new signature is needed because the details changed" in standalone.content.decode()
+    # The old signature stays on record, naming the patient as she was then.
+    (old,) = case.authorizations.all()
+    assert "Patient: Alice Moreau, born" in old.text and old.revoked_at is None
+    # The review still lets her submit without it: it is optional.
+    assert "Before you can submit" not in body
+
+
+def test_signing_again_after_a_change_names_the_new_details_and_keeps_the_old_one(alice, case):
+    services.update_case(case, by=alice, fields={"patient_birth_date": date(1971, 4, 3)})
+    state = services.authorization_state(case)
+    assert (state.status, state.changed) == ("details_changed", ["the patient's date of birth"])
+    new = services.sign_authorization(case, by=alice, signed_name="Alice Moreau")
+    assert "Patient: Alice Moreau, born April 3, 1971" in new.text
+    assert services.active_authorization(case) == new
+    old = case.authorizations.exclude(pk=new.pk).get()
+    assert old.superseded_at is not None and "born April 2, 1971" in old.text

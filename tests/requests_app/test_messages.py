@@ -68,6 +68,11 @@ def test_patient_sees_the_care_team_message_and_it_is_marked_read(client, case, 
     assert "Sam, care team" in page
     assert ">New</span>" in page
     message.refresh_from_db()
+    assert message.read_at is None  # showing the page writes nothing
+    # The page, once loaded, tells us it was shown.
+    assert 'hx-post="{}"'.format(reverse("requests:case-seen", args=[case.code])) in page
+    assert client.post(reverse("requests:case-seen", args=[case.code])).status_code == 204
+    message.refresh_from_db()
     assert message.read_at is not None
     assert not Notification.objects.filter(user=alice, read_at__isnull=True).exists()
 
@@ -125,6 +130,26 @@ def test_a_draft_has_no_messages_yet(client, alice):
     client.force_login(alice)
     page = client.get(reverse("requests:case-detail", args=[draft.code])).content.decode()
     assert 'id="messages"' not in page
+
+
+def test_a_draft_waiting_on_a_coordinator_can_write_to_them(client, alice, sam):
+    # The patient said a study on their CD is them under another name: a coordinator confirms.
+    draft = make_case(alice, complete=True)
+    Case.objects.filter(pk=draft.pk).update(needs_coordinator=True)
+    client.force_login(alice)
+    page = client.get(reverse("requests:case-detail", args=[draft.code])).content.decode()
+    assert 'id="messages"' in page and "Write to your care team" in page
+
+    response = client.post(
+        reverse("requests:case-message", args=[draft.code]), {"body": "My maiden name is Kowal."}
+    )
+
+    assert response.status_code == 302
+    message = Message.objects.get(case=draft)
+    assert (message.author, message.body) == (alice, "My maiden name is Kowal.")
+    assert Notification.objects.filter(user=sam, kind=Notification.Kind.MESSAGE).exists()
+    draft.refresh_from_db()
+    assert draft.status == Case.Status.DRAFT
 
 
 def test_only_the_care_team_writes_as_the_care_team(case, alice, bob):

@@ -253,6 +253,8 @@ def test_opening_the_case_marks_its_notifications_read(client, alice):
     _transition(case, to=Case.Status.IN_REVIEW)
     _transition(other_case, to=Case.Status.IN_REVIEW)
     client.force_login(alice)
-    client.get(reverse("requests:case-detail", args=[case.code]))
     unread = Notification.objects.filter(user=alice, read_at__isnull=True)
+    client.get(reverse("requests:case-detail", args=[case.code]))
+    assert unread.count() == 2  # showing the page writes nothing
+    client.post(reverse("requests:case-seen", args=[case.code]))  # the page, once shown
     assert list(unread.values_list("case", flat=True)) == [other_case.pk]

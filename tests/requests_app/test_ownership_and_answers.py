@@ -163,7 +163,7 @@ def test_submitted_answers_are_read_only_in_the_change_form(client, sam, held):
 
 
 def test_correcting_answers_names_the_fields_on_the_timeline_never_the_values(held, sam):
-    changed = services.correct_clinical_answers(
+    changed = reviewer_services.correct_clinical_answers(
         held,
         by=sam,
         changes={"exam_date": held.exam_date.replace(day=1), "facility_location": "Peoria, IL"},
@@ -183,7 +183,7 @@ def test_correcting_answers_names_the_fields_on_the_timeline_never_the_values(he
 def test_a_correction_that_disqualifies_the_reviewer_sends_the_case_back_to_its_queue(
     held, sam, rita_profile
 ):
-    services.correct_clinical_answers(
+    reviewer_services.correct_clinical_answers(
         held,
         by=sam,
         changes={"opinion_state": "WI"},
@@ -202,7 +202,7 @@ def test_a_correction_that_disqualifies_the_reviewer_sends_the_case_back_to_its_
 def test_a_mammogram_goes_back_to_the_queue_unless_its_reader_is_mqsa_qualified(
     held, sam, alice, rita_profile
 ):
-    services.correct_clinical_answers(
+    reviewer_services.correct_clinical_answers(
         held,
         by=sam,
         changes={"exam_type": "mammogram", "body_region": "breast", "birads": "4A"},
@@ -214,7 +214,7 @@ def test_a_mammogram_goes_back_to_the_queue_unless_its_reader_is_mqsa_qualified(
     qualified = queued_case(alice)
     ReviewerProfile.objects.filter(pk=rita_profile.pk).update(**mqsa_dates())
     reviewer_services.claim_case(qualified, reviewer=rita_profile, by=rita_profile.user)
-    services.correct_clinical_answers(
+    reviewer_services.correct_clinical_answers(
         qualified,
         by=sam,
         changes={"exam_type": "mammogram", "body_region": "breast"},
@@ -228,7 +228,7 @@ def test_a_mammogram_goes_back_to_the_queue_unless_its_reader_is_mqsa_qualified(
 def test_answers_are_corrected_only_between_submission_and_the_report(alice, sam, status):
     case = make_case(alice, complete=True, status=status)
     with pytest.raises(services.CaseError):
-        services.correct_clinical_answers(
+        reviewer_services.correct_clinical_answers(
             case, by=sam, changes={"patient_state": "WI"}, reason="Why not."
         )
     case.refresh_from_db()
@@ -239,14 +239,18 @@ def test_only_clinical_answers_are_corrected(alice, bob, sam):
     case = queued_case(alice)
     for changes in ({"patient": bob}, {"status": "closed"}, {"assigned_reviewer": None}):
         with pytest.raises(services.CaseError):
-            services.correct_clinical_answers(case, by=sam, changes=changes, reason="Because.")
+            reviewer_services.correct_clinical_answers(
+                case, by=sam, changes=changes, reason="Because."
+            )
     case.refresh_from_db()
     assert (case.patient, case.status) == (alice, Case.Status.QUEUED)
 
 
 def test_a_correction_needs_a_reason(held, sam):
     with pytest.raises(services.CaseError):
-        services.correct_clinical_answers(held, by=sam, changes={"patient_state": "WI"}, reason="")
+        reviewer_services.correct_clinical_answers(
+            held, by=sam, changes={"patient_state": "WI"}, reason=""
+        )
 
 
 def test_coordinators_correct_answers_from_the_case_page(client, sam, held):

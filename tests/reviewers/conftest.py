@@ -8,9 +8,8 @@ from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from records import services as records_services
-from records import validation
 from records.models import Study, Upload
-from requests_app import services
+from requests_app import flow, services
 from requests_app.models import Case
 from reviewers.models import ReviewerLicense, ReviewerProfile, Subspecialty
 from reviewers.routing import StudyFacts, load_rules, route
@@ -107,7 +106,7 @@ def validated_case(patient, folder: Path, *, report: bool = True) -> tuple[Case,
         folder / "CD" / "DICOM" / "SER2", n=4, series_number=2, study_uid=study_uid
     )
     upload = upload_folder(case, folder)
-    validation.validate_upload(upload.pk)  # a draft is checked, and stays a draft
+    flow.check_upload(upload.pk)  # a draft is checked, and stays a draft
     upload.refresh_from_db()
     assert upload.status == Upload.Status.VALID
     services.submit_case(case, by=patient, missing=[])
@@ -149,9 +148,23 @@ def validated_mammogram(patient, folder: Path) -> Case:
     )
     write_mammogram(folder, views=("LMLO", "RCC", "RMLO", "LCC"))
     upload = upload_folder(case, folder)
-    validation.validate_upload(upload.pk)
+    flow.check_upload(upload.pk)
     upload.refresh_from_db()
     assert upload.status == Upload.Status.VALID
     Case.objects.filter(pk=case.pk).update(status=Case.Status.QUEUED, queue_id="breast")
+    case.refresh_from_db()
+    return case
+
+
+def checked_case(patient, folder: Path, *, queue: str = "neuroradiology", **fields) -> Case:
+    """A case holding the images written under `folder`, checked by the worker and waiting in
+    `queue` (routing is not what the viewer's tests are about)."""
+    fields = {"patient_name": "Jane Doe", "patient_birth_date": "1970-01-01", **fields}
+    case = make_case(patient, complete=True, **fields)
+    upload = upload_folder(case, folder)
+    flow.check_upload(upload.pk)
+    upload.refresh_from_db()
+    assert upload.status == Upload.Status.VALID, upload.status
+    Case.objects.filter(pk=case.pk).update(status=Case.Status.QUEUED, queue_id=queue)
     case.refresh_from_db()
     return case

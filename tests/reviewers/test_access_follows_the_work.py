@@ -5,10 +5,11 @@ import pytest
 from django.urls import reverse
 
 from records.models import Series
+from records.viewer import manifest as viewer_manifest
 from requests_app import triage
 from requests_app.models import Case
 from reviewers import services
-from reviewers.viewer import manifest
+from tests.records.dicomweb_setup import viewer_frame
 from tests.reviewers.conftest import make_reviewer, validated_case
 
 
@@ -42,18 +43,23 @@ def test_the_holder_reads_the_images(client, claimed, rita):
     client.force_login(rita)
     urls = _image_urls(claimed)
     assert {name: _read(client, url) for name, url in urls.items()} == dict.fromkeys(urls, 200)
-    assert _read(client, manifest(claimed)["series"][0]["images"][0]) == 200
+    assert _read(client, reverse("reviewers:study-viewer", args=[claimed.code])) == 200
+    image = viewer_manifest(claimed)["series"][0]["images"][0]
+    assert viewer_frame(client, image)[0].status_code == 200
 
 
 def test_reviewer_loses_the_images_when_the_case_closes(client, claimed, rita, sam):
     client.force_login(rita)
     assert _read(client, reverse("reviewers:study-viewer", args=[claimed.code])) == 200
-    image = manifest(claimed)["series"][0]["images"][0]
+    image = viewer_manifest(claimed)["series"][0]["images"][0]
+
+    assert viewer_frame(client, image)[0].status_code == 200
 
     triage.close_case(claimed, by=sam, reason="Withdrawn by the patient.")
 
-    urls = {**_image_urls(claimed), "viewer image": image}
+    urls = _image_urls(claimed)
     assert {name: _read(client, url) for name, url in urls.items()} == dict.fromkeys(urls, 404)
+    assert viewer_frame(client, image)[0].status_code == 401
     portal = client.get(reverse("reviewers:portal")).content.decode()
     assert claimed.short_code not in portal
 
@@ -71,10 +77,12 @@ def test_reviewer_loses_the_images_when_the_case_is_handed_to_another(
 ):
     client.force_login(rita)
     assert _read(client, reverse("reviewers:study-viewer", args=[claimed.code])) == 200
-    image = manifest(claimed)["series"][0]["images"][0]
+    image = viewer_manifest(claimed)["series"][0]["images"][0]
+    assert viewer_frame(client, image)[0].status_code == 200
     services.assign_case(claimed, reviewer=nils.reviewer_profile, by=sam)
-    urls = {**_image_urls(claimed), "viewer image": image}
+    urls = _image_urls(claimed)
     assert {name: _read(client, url) for name, url in urls.items()} == dict.fromkeys(urls, 404)
+    assert viewer_frame(client, image)[0].status_code == 401
 
 
 def test_a_reviewer_who_has_not_claimed_a_case_cannot_fetch_its_previews(

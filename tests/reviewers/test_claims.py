@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from requests_app.models import Case
+from requests_app.models import Case, Notification, Priority
+from requests_app.tasks import check_sla_task
 from reviewers import services
 from reviewers.models import Opinion, ReviewerChoice
 from reviewers.views import PORTAL_PAGE_SIZE
@@ -149,7 +150,7 @@ def test_an_unlicensed_reviewer_sees_why_and_cannot_claim(client, alice, rita_pr
     case = queued_case(alice, opinion_state="CA")
     client.force_login(rita_profile.user)
     portal = client.get(reverse("reviewers:portal")).content.decode()
-    assert "is not licensed in CA" in portal
+    assert "You can't take this case: you are not licensed in CA." in portal
     client.post(reverse("reviewers:case-claim", args=[case.code]))
     case.refresh_from_db()
     assert case.status == Case.Status.QUEUED
@@ -201,6 +202,73 @@ def test_a_double_click_on_claim_keeps_one_reading(client, alice, rita_profile):
     assert "This case is already yours." in response.content.decode()
     assert Opinion.objects.filter(case=case).count() == 1
     assert case.events.filter(to_status="in_review").count() == 1
+
+
+def test_the_named_reviewer_finds_the_case_asked_for_them_on_top_of_their_queue(
+    client, alice, rita_profile, nils
+):
+    since = timezone.now() - timedelta(days=3)
+    older = queued_case(alice)
+    urgent = queued_case(alice, priority=Priority.URGENT)
+    asked = queued_case(alice)
+    for hours, case in enumerate([older, urgent, asked]):
+        Case.objects.filter(pk=case.pk).update(status_changed_at=since + timedelta(hours=hours))
+    ReviewerChoice.objects.create(case=asked, reviewer=rita_profile)
+
+    client.force_login(rita_profile.user)
+    portal = client.get(reverse("reviewers:portal")).content.decode()
+    order = sorted([older, urgent, asked], key=lambda case: portal.index(case.short_code))
+    assert order == [asked, urgent, older]
+    assert "the patient asked for you" in portal
+
+    client.force_login(nils)
+    theirs = client.get(reverse("reviewers:portal")).content.decode()
+    assert asked.short_code not in theirs
+    assert theirs.index(urgent.short_code) < theirs.index(older.short_code)
+    assert "the patient asked for you" not in theirs
+
+
+def test_when_the_named_reviewer_hands_the_case_back_the_patient_is_told_and_anyone_may_take_it(
+    client, alice, rita_profile, nils
+):
+    case = queued_case(alice)
+    ReviewerChoice.objects.create(case=case, reviewer=rita_profile)
+    services.claim_case(case, reviewer=rita_profile, by=rita_profile.user)
+    client.force_login(rita_profile.user)
+    client.post(reverse("reviewers:case-release", args=[case.code]))
+
+    told = Notification.objects.get(user=alice, title="Another specialist will read your case")
+    assert told.body.startswith("Dr. Rita Novak cannot read your case after all.")
+    client.force_login(alice)
+    page = client.get(reverse("requests:case-detail", args=[case.code])).content.decode()
+    assert "waiting for the next available specialist of the right kind" in page
+    assert "waiting for Dr. Rita Novak" not in page
+
+    client.force_login(nils)
+    assert case.short_code in client.get(reverse("reviewers:portal")).content.decode()
+    services.claim_case(case, reviewer=nils.reviewer_profile, by=nils)
+    assert case.assigned_reviewer == nils.reviewer_profile
+
+
+def test_a_case_waiting_too_long_for_the_named_reviewer_goes_to_anyone_eligible(
+    client, alice, rita_profile, nils
+):
+    overdue, recent = queued_case(alice), queued_case(alice)
+    for case in (overdue, recent):
+        ReviewerChoice.objects.create(case=case, reviewer=rita_profile)
+    waited = timezone.now() - services.CHOICE_HOLD - timedelta(hours=1)
+    Case.objects.filter(pk=overdue.pk).update(status_changed_at=waited)
+
+    check_sla_task()
+
+    told = Notification.objects.get(user=alice, title="Another specialist will read your case")
+    assert told.case == overdue and told.body.startswith("Dr. Rita Novak has not been able")
+    client.force_login(nils)
+    portal = client.get(reverse("reviewers:portal")).content.decode()
+    assert overdue.short_code in portal and recent.short_code not in portal
+    services.claim_case(overdue, reviewer=nils.reviewer_profile, by=nils)
+    with pytest.raises(services.ReviewError, match="another specialist"):
+        services.claim_case(recent, reviewer=nils.reviewer_profile, by=nils)
 
 
 def test_a_long_queue_is_paged_oldest_first_in_the_same_queries(client, alice, rita_profile):

@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from records import services as records_services
 from requests_app.models import AuditEvent, Case
@@ -159,3 +160,15 @@ def test_up_to_three_follow_up_questions_which_the_reviewer_answers(client, alic
     assert first.answer == "It is benign."
     client.force_login(alice)
     assert "It is benign." in _case_page(client, case)
+
+
+def test_the_signing_line_lists_only_what_the_specialist_has(client, alice, rita_profile):
+    rita_profile.board_certification = ""
+    rita_profile.fellowship = ""
+    rita_profile.save(update_fields=["board_certification", "fellowship"])
+    case = _case_with_report(alice)
+    opinion = read_and_sign(case, rita_profile, radpeer="1")
+    client.force_login(alice)
+    page = _case_page(client, case)
+    assert f"<small>signed {timezone.localtime(opinion.signed_at):%b} " in page
+    assert "· signed" not in page

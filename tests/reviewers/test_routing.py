@@ -19,8 +19,8 @@ from reviewers.routing import (
     StudyFacts,
     load_rules,
     route,
+    shipped_rules,
 )
-from reviewers.routing_table import shipped_rules
 
 seed_migration = importlib.import_module("reviewers.migrations.0004_seed_routing_rules")
 

@@ -4,6 +4,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from requests_app.models import Case
 from reviewers.models import ReviewerChoice, ReviewerLicense, ReviewerProfile, Subspecialty
 from tests.conftest import make_case
 from tests.reviewers.conftest import make_reviewer
@@ -68,3 +69,31 @@ def test_a_reviewer_who_does_not_fit_cannot_be_forced_by_a_crafted_post(client, 
     response = client.post(_step(case), _answers(reviewer=str(elsewhere.pk)))
     assert response.status_code == 200
     assert not ReviewerChoice.objects.filter(case=case).exists()
+
+
+def test_the_review_summary_and_the_case_page_name_the_chosen_specialist(client, alice):
+    case = make_case(alice, complete=True)
+    raman = make_reviewer("raman@example.com", "Dr. Priya Raman")
+    client.force_login(alice)
+    client.post(_step(case), _answers(reviewer=str(raman.pk)))
+    review = client.get(reverse("requests:case-step", args=[case.code, "review"]))
+    assert "Read by Dr. Priya Raman" in review.content.decode()
+
+    Case.objects.filter(pk=case.pk).update(status=Case.Status.QUEUED, queue_id="neuroradiology")
+    page = client.get(reverse("requests:case-detail", args=[case.code])).content.decode()
+    assert "Your case is waiting for Dr. Priya Raman to accept it." in page
+    assert "next available specialist" not in page
+
+
+def test_first_available_is_said_so_in_the_review_summary_and_on_the_case_page(client, alice):
+    case = make_case(alice, complete=True)
+    make_reviewer("raman@example.com", "Dr. Priya Raman")
+    client.force_login(alice)
+    client.post(_step(case), _answers(reviewer="first"))
+    review = client.get(reverse("requests:case-step", args=[case.code, "review"]))
+    assert "Read by the first available specialist" in review.content.decode()
+
+    Case.objects.filter(pk=case.pk).update(status=Case.Status.QUEUED, queue_id="neuroradiology")
+    page = client.get(reverse("requests:case-detail", args=[case.code])).content.decode()
+    assert "waiting for the next available specialist of the right kind" in page
+    assert "Dr. Priya Raman" not in page

@@ -1,15 +1,19 @@
-"""The study download: a stored zip streamed from storage, exact size up front, audited."""
+"""The study download: a stored zip sent from storage, exact size up front, audited."""
 
 import io
 import zipfile
+import zlib
+from datetime import datetime
 
 import pytest
+from django.core.files.storage import default_storage
 from django.urls import reverse
-from zipstream import ZIP_STORED, ZipStream
 
+from records import studyzip
 from records.models import UploadFile
+from records.storedzip import Entry, StoredZip
 from requests_app.models import AuditEvent
-from reviewers import services, studyzip
+from reviewers import services
 from tests.records.test_validation import hostile_zip
 from tests.reviewers.conftest import validated_case
 
@@ -18,6 +22,11 @@ def _download(client, case):
     response = client.get(reverse("reviewers:study-zip", args=[case.code]))
     body = b"".join(response.streaming_content) if response.status_code == 200 else b""
     return response, body
+
+
+def _stored(row: UploadFile) -> bytes:
+    with default_storage.open(row.key, "rb") as handle:
+        return handle.read()
 
 
 def _assert_same_files(body: bytes, folder, files) -> None:
@@ -78,20 +87,32 @@ def test_patients_get_404_for_the_reviewer_download(client, alice, who, request,
 
 def test_the_zip_goes_out_in_large_pieces_with_the_size_announced():
     slices = [bytes([n]) * 700_000 for n in range(3)]  # smaller than a chunk, as MR slices are
-
-    def stream() -> ZipStream:
-        zipped = ZipStream(compress_type=ZIP_STORED, sized=True)
-        for n, data in enumerate(slices):
-            zipped.add(data, f"CD/IM{n}")
-        return zipped
-
-    announced = stream()
+    announced = StoredZip(
+        [Entry.of_bytes(f"CD/IM{n}", data) for n, data in enumerate(slices)],
+        modified=datetime(2026, 1, 2, 3, 4, 6),
+    )
     pieces = list(studyzip.in_chunks(announced))
     assert all(len(piece) >= studyzip.CHUNK for piece in pieces[:-1]) and len(pieces) == 2
     body = b"".join(pieces)
-    assert body == b"".join(stream()) and len(body) == len(announced)
+    assert len(body) == len(announced)
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         assert [archive.read(f"CD/IM{n}") for n in range(3)] == slices
+
+
+def test_files_stored_before_their_crc_was_kept_still_download_whole(
+    client, alice, rita_profile, tmp_path
+):
+    case, files = validated_case(alice, tmp_path)
+    rows = studyzip.study_files(case)
+    assert all(row.crc32 == zlib.crc32(_stored(row)) for row in rows)  # taken as received
+    UploadFile.objects.filter(pk__in=[row.pk for row in rows[::2]]).update(crc32=None)
+    services.claim_case(case, reviewer=rita_profile, by=rita_profile.user)
+    client.force_login(rita_profile.user)
+
+    response, body = _download(client, case)
+
+    assert response.status_code == 200 and int(response["Content-Length"]) == len(body)
+    _assert_same_files(body, tmp_path, files)
 
 
 def _entries(body: bytes) -> list[str]:

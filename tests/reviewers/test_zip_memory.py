@@ -2,7 +2,9 @@
 
 The study is served by a real gunicorn worker (one sync worker, as in production) in its own
 process, so what is measured is that process's resident memory, sampled from /proc while the
-test reads the zip in chunks; nothing of the test's own memory is counted.
+test reads the zip in chunks; nothing of the test's own memory is counted. The files' CRC-32s
+are on their rows, as the upload leaves them, so their bytes go out by sendfile; the archive
+that arrives is then checked entry by entry.
 """
 
 import os
@@ -11,6 +13,8 @@ import sys
 import threading
 import time
 import urllib.request
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -64,7 +68,8 @@ def _write_study(case, media: Path) -> int:
         target = media / row.key
         target.parent.mkdir(parents=True, exist_ok=True)
         dataset.save_as(target, enforce_file_format=True)
-        row.size = target.stat().st_size
+        data = target.read_bytes()
+        row.size, row.crc32 = len(data), zlib.crc32(data)
         row.save()
         Instance.objects.create(series=series, file=row, sop_instance_uid=dataset.SOPInstanceUID)
         total += row.size
@@ -139,11 +144,15 @@ def test_zip_of_a_300_mb_study_keeps_the_web_process_flat(client, alice, tmp_pat
         sampler.start()
         received, tail = 0, b""
         try:
-            with get(f"/reviewer/cases/{case.code}/study.zip") as response:
+            with (
+                get(f"/reviewer/cases/{case.code}/study.zip") as response,
+                (tmp_path / "study.zip").open("wb") as kept,
+            ):
                 length = int(response.headers["Content-Length"])
                 while chunk := response.read(1024 * 1024):
                     received += len(chunk)
                     tail = (tail + chunk)[-22:]
+                    kept.write(chunk)
         finally:
             done.set()
             sampler.join()
@@ -160,4 +169,7 @@ def test_zip_of_a_300_mb_study_keeps_the_web_process_flat(client, alice, tmp_pat
     assert study_bytes >= STUDY_BYTES
     assert received == length and length > study_bytes
     assert tail.startswith(b"PK\x05\x06")  # a complete archive: end of central directory
+    with zipfile.ZipFile(tmp_path / "study.zip") as archive:
+        assert archive.testzip() is None  # every entry's bytes match the CRC-32 announced
+        assert len(archive.infolist()) == UploadFile.objects.filter(upload__case=case).count()
     assert growth < GROWTH_LIMIT, f"web process grew by {growth / 2**20:.1f} MiB"

@@ -12,12 +12,13 @@ from insurance.models import CaseInsurance, CoverageCheck, NetworkGapException, 
 from insurance.seeding import seed_insurance
 from insurance.services import refresh_coverage
 from records.models import Series
+from records.viewer import manifest as viewer_manifest
 from requests_app.admin_audit import AuditedModelAdmin
 from requests_app.models import AuditEvent, Case
 from reviewers import services as reviewer_services
 from reviewers.models import Opinion, Subspecialty
-from reviewers.viewer import manifest
 from tests.conftest import make_case, make_user
+from tests.records.dicomweb_setup import viewer_frame
 from tests.reviewers.conftest import make_reviewer, validated_case
 
 Action = AuditEvent.Action
@@ -257,13 +258,15 @@ def test_templates_write_no_record_and_check_no_coverage(signed, rf, alice):
 
 def test_viewer_images_are_served_inside_the_one_audited_session(client, signed, rita):
     client.force_login(rita)
-    images = manifest(signed.case)["series"][0]["images"][:3]
-    assert _read(client, images[0]).status_code == 404  # no session: no file, no record
+    series = viewer_manifest(signed.case)["series"][0]
+    images = series["images"][:3]
+    assert viewer_frame(client, images[0])[0].status_code == 401  # no session: no file, no record
     assert not AuditEvent.objects.exists()
     viewer = reverse("reviewers:study-viewer", args=[signed.case.code])
     assert _read(client, viewer).status_code == 200
+    assert _read(client, series["metadata"]).status_code == 200
     for image in images:
-        assert _read(client, image).status_code == 200
+        assert viewer_frame(client, image)[0].status_code == 200
     assert AuditEvent.objects.get().target_type == "study-viewer"
 
 

@@ -26,9 +26,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from records import services as records_services
+from records.viewer import manifest as viewer_manifest
 from requests_app.accounts import emails_after_response
 from reviewers import services as reviewer_services
-from reviewers import viewer
 from tests.conftest import (
     PASSWORD,
     authenticator_app,
@@ -37,6 +37,7 @@ from tests.conftest import (
     pdf_upload,
     totp_code,
 )
+from tests.records.dicomweb_setup import viewer_frame
 from tests.reviewers.conftest import make_reviewer, validated_case
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -609,7 +610,14 @@ def test_our_urls_address_records_by_uuid_never_by_sequential_id():
     for route in checked:
         for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", route):
             # A multipart upload's part number is a position in one file, not a record's id.
-            assert converter in ("uuid", "str", "slug") or name == "number", route
+            # DICOMweb (PS3.18) names studies, series and instances by their DICOM UIDs and
+            # frames by their positions in one image; nothing else does.
+            dicomweb = route.startswith("dicomweb/")
+            assert (
+                converter in ("uuid", "str", "slug")
+                or name == "number"
+                or (dicomweb and converter in ("uid", "frames"))
+            ), route
 
 
 def test_a_session_lasts_eight_hours_and_not_past_the_browser(client, alice):
@@ -648,7 +656,7 @@ def test_the_viewers_image_files_download_as_attachments_never_sniffed(client, a
     reviewer_services.claim_case(case, reviewer=profile, by=profile.user)
     log_in_with_totp(client, profile.user)
     client.get(reverse("reviewers:study-viewer", args=[case.code]))
-    response = client.get(viewer.manifest(case)["series"][0]["images"][0])
+    response, _ = viewer_frame(client, viewer_manifest(case)["series"][0]["images"][0])
     assert response.status_code == 200
     assert response["Content-Disposition"] == "attachment"
     assert response["X-Content-Type-Options"] == "nosniff"

@@ -32,9 +32,10 @@ from pydicom import dcmread
 from pypdf import PdfWriter
 from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 
-from records import problems, validation
+from records import problems
 from records.dicom import AccountHolder, Report, validate_path
 from records.models import Upload
+from requests_app import flow
 from tests.conftest import make_case, make_pdf
 from tests.records import dicom_factory as factory
 from tests.records.test_archives import RawEntry, deflated_entry, write_raw_zip, zip_bytes
@@ -345,10 +346,10 @@ def index_lists_missing_files(root: Path) -> None:
 
 
 ARCHIVE_CASES = {
-    "zip_slip_dotdot": Hostile(escape(f"../../{ESCAPED}"), "unsafe_archive_path"),
-    "zip_slip_absolute": Hostile(escape(f"/tmp/{ESCAPED}"), "unsafe_archive_path"),
-    "zip_slip_drive_letter": Hostile(escape(f"C:\\{ESCAPED}"), "unsafe_archive_path"),
-    "zip_slip_backslashes": Hostile(escape(f"DICOM\\..\\..\\{ESCAPED}"), "unsafe_archive_path"),
+    "zip_slip_dotdot": Hostile(escape(f"../../{ESCAPED}"), "archive_unsafe_members"),
+    "zip_slip_absolute": Hostile(escape(f"/tmp/{ESCAPED}"), "archive_unsafe_members"),
+    "zip_slip_drive_letter": Hostile(escape(f"C:\\{ESCAPED}"), "archive_unsafe_members"),
+    "zip_slip_backslashes": Hostile(escape(f"DICOM\\..\\..\\{ESCAPED}"), "archive_unsafe_members"),
     "symlink_entry": Hostile(
         in_zip(
             lambda: [
@@ -356,7 +357,7 @@ ARCHIVE_CASES = {
                 deflated_entry("DICOM/LINK", b"/etc/passwd", external_attr=0o120777 << 16),
             ]
         ),
-        "unsafe_archive_path",
+        "archive_unsafe_members",
     ),
     "bomb_declared_in_central_directory": Hostile(
         in_zip(lambda: [good_entry(), zeros("DICOM/IM0002", 1 * GiB)]), "archive_too_large"
@@ -364,11 +365,11 @@ ARCHIVE_CASES = {
     "bomb_lying_central_directory": Hostile(
         # Announces 1 KiB, inflates to 1 GiB: reading stops at the announced size.
         in_zip(lambda: [good_entry(), zeros("DICOM/IM0002", 1 * GiB, declared=1024)]),
-        "corrupt_archive",
+        "archive_damaged_members",
     ),
     "nested_bomb": Hostile(nested_bomb, "archive_too_large"),
-    "overlapping_entries": Hostile(overlapping, "corrupt_archive"),
-    "lying_sizes": Hostile(lying_size, "corrupt_archive"),
+    "overlapping_entries": Hostile(overlapping, "archive_damaged_members"),
+    "lying_sizes": Hostile(lying_size, "archive_damaged_members"),
     "tiny_entries_200000": Hostile(tiny_entries, "archive_too_large"),
     "encrypted_entry": Hostile(
         in_zip(lambda: [deflated_entry("DICOM/IM0001", dicom_bytes(), flags=0x1)]),
@@ -376,17 +377,18 @@ ARCHIVE_CASES = {
     ),
     "compression_bzip2": Hostile(
         in_zip(lambda: [deflated_entry("DICOM/IM0001", dicom_bytes(), method=12)]),
-        "corrupt_archive",
+        "archive_damaged_members",
     ),
     "compression_unknown_method": Hostile(
         in_zip(lambda: [deflated_entry("DICOM/IM0001", dicom_bytes(), method=99)]),
-        "corrupt_archive",
+        "archive_damaged_members",
     ),
     "duplicate_names": Hostile(duplicate_names, "corrupt_archive"),
     "control_character_names": Hostile(control_characters_in_zip, None),
     "truncated_zip": Hostile(truncated_zip, "corrupt_archive"),
     "bad_crc": Hostile(
-        in_zip(lambda: [deflated_entry("DICOM/IM0001", dicom_bytes(), crc=0)]), "corrupt_archive"
+        in_zip(lambda: [deflated_entry("DICOM/IM0001", dicom_bytes(), crc=0)]),
+        "archive_damaged_members",
     ),
     "dicomdir_points_outside": Hostile(
         lambda tmp: cd_with_index(tmp, damage=index_points_outside), "unsafe_archive_path"
@@ -564,7 +566,7 @@ def send(patient: Patient, batch: dict, rel: str, data: bytes) -> str:
 def finish_and_check(patient: Patient, batch: dict) -> Upload:
     assert patient.finish(batch).status_code == 200
     upload = Upload.objects.get(code=batch["upload"])
-    validation.validate_upload(upload.pk)
+    flow.check_upload(upload.pk)
     upload.refresh_from_db()
     assert upload.status in (Upload.Status.VALID, Upload.Status.INVALID)  # a final verdict
     return upload

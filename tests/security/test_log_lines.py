@@ -48,7 +48,7 @@ def test_a_retried_task_says_so_and_names_the_error_by_its_type_only(every_log_r
     reason = f"Retry in 2s: OperationalError('could not write {FOLDER}/IM1 (disk full)')"
     logging.getLogger("celery.app.trace").info(
         "Task %(name)s[%(id)s] retry: %(exc)s",
-        {"name": "records.tasks.validate_upload_task", "id": "5c6a", "exc": reason},
+        {"name": "requests_app.tasks.validate_upload_task", "id": "5c6a", "exc": reason},
     )
 
     text = every_log_record.text()
@@ -79,3 +79,14 @@ def test_access_lines_lose_their_query_strings(every_log_record):
         in text
     )
     assert "Johanna" not in text and "johanna.qp" not in text and "Quintero" not in text
+
+
+def test_a_share_links_token_is_in_no_log_line(client, db, every_log_record):
+    token = "Zq3tR0kVb1yWm8X4nH6pLcJ2sD9fG5aE7uQoIiTxYw0"
+    assert client.get(f"/s/{token}/").status_code == 404  # Django's "Not Found: <path>"
+    logging.getLogger("gunicorn.access").info(
+        '%(h)s "%(r)s" %(s)s', {"h": "10.0.0.7", "r": f"GET /s/{token}/ HTTP/1.1", "s": "404"}
+    )
+    text = every_log_record.text()
+    assert '"GET /s/…/ HTTP/1.1" 404' in text and "Not Found: /s/…/" in text
+    assert token not in text

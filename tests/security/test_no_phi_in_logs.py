@@ -16,8 +16,8 @@ from django.test import Client
 from django.urls import reverse
 
 from records.models import Upload
-from records.tasks import validate_upload_task
 from requests_app.models import Case
+from requests_app.tasks import validate_upload_task
 from reviewers.models import Opinion
 from tests.conftest import make_case, make_pdf, make_user
 from tests.records.dicom_factory import write_series

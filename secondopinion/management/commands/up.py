@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from secondopinion.processes import signal_group
+
 # Ctrl-C ends everything within this many seconds: the worker is asked to stop at once, then
 # killed (a check it was running is sent again by the sweeper, as after any crash).
 STOP_WITHIN = 1.5
@@ -111,13 +113,11 @@ def _stop(processes: list[subprocess.Popen]) -> None:
     """Stop the worker (cold: SIGQUIT) and the web server (SIGTERM); kill what is left."""
     worker, web = processes
     for process, sig in ((worker, signal.SIGQUIT), (web, signal.SIGTERM)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
+        signal_group(process.pid, sig)
     deadline = time.monotonic() + STOP_WITHIN
     for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         # The pool and beat processes too, had the worker's main process not taken them along.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         process.wait()

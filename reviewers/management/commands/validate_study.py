@@ -30,8 +30,14 @@ from django.db import DatabaseError, InterfaceError
 
 from records import dicom
 from requests_app.models import BodyRegion, ExamType
-from reviewers.routing import RoutingDecision, Rule, StudyFacts, load_rules, route
-from reviewers.routing_table import shipped_rules
+from reviewers.routing import (
+    RoutingDecision,
+    Rule,
+    StudyFacts,
+    load_rules,
+    route,
+    shipped_rules,
+)
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -48,7 +54,7 @@ def _age(value: str) -> int:
 
 
 def study_facts(study: dicom.StudySummary) -> StudyFacts:
-    """The routing facts of one study, built like ``records.validation._facts`` does."""
+    """The routing facts of one study, as ``records.validation.case_records`` gathers a case's."""
     descriptions = {study.description, *(series.description for series in study.series)}
     return StudyFacts(
         modalities=tuple(sorted(set(study.modalities))),
@@ -63,6 +69,9 @@ class Command(BaseCommand):
         "subspecialty for each study, without writing to the database or to storage. "
         "Exit status: 0 valid, 1 not valid, 2 usage error."
     )
+    # A read-only tool: the site's system checks would open every cache, and a file-based cache
+    # makes its folder when opened, so the tool would leave folders behind it.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", metavar="PATH", help="A folder (e.g. a CD), a file or a zip.")
