@@ -7,6 +7,7 @@ reviews, sam is a coordinator.
 import io
 import logging
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -350,3 +351,39 @@ def serialized_data_survives_playwright(django_db_setup):
     contents = getattr(connection, "_test_serialized_contents", None)
     if contents is not None:
         type(connection)._test_serialized_contents = contents
+
+
+@pytest.fixture(autouse=True)
+def live_server_settled(request):
+    """A test that used the live server ends once the server has answered every request made of
+    it: work left running in its threads (an image still being decoded for a page the test has
+    closed) would otherwise run on into the next tests, in their logs and memory counts."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("live_server").thread.httpd
+    if not hasattr(server, "in_flight"):
+        server.in_flight = 0
+        server.in_flight_lock = threading.Lock()
+        answer = server.process_request_thread
+
+        def counted(*args):
+            try:
+                answer(*args)
+            finally:
+                with server.in_flight_lock:
+                    server.in_flight -= 1
+
+        start = server.process_request
+
+        def process_request(*args):
+            with server.in_flight_lock:
+                server.in_flight += 1
+            start(*args)
+
+        server.process_request_thread = counted
+        server.process_request = process_request
+    yield
+    deadline = time.monotonic() + 60
+    while server.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import threading
 import traceback
 import warnings
-from typing import Final
+from typing import ClassVar, Final
 
 from records.problems import INTERNAL_ERROR, Problem, make
 
@@ -112,12 +113,23 @@ class Quiet(warnings.catch_warnings):
     stops them at pydicom's own NullHandler.
     """
 
+    # Threads share the logger: the first to enter silences it, the last to leave restores it.
+    _lock: ClassVar = threading.Lock()
+    _inside: ClassVar[int] = 0
+    _was: ClassVar[tuple[bool, bool]] = (False, True)
+
     def __enter__(self) -> None:
         super().__enter__()
         warnings.simplefilter("ignore")
-        self._was = (_PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate)
-        _PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate = True, False
+        with Quiet._lock:
+            if Quiet._inside == 0:
+                Quiet._was = (_PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate)
+                _PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate = True, False
+            Quiet._inside += 1
 
     def __exit__(self, *exc_info: object) -> None:
-        _PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate = self._was
+        with Quiet._lock:
+            Quiet._inside -= 1
+            if Quiet._inside == 0:
+                _PYDICOM_LOGGER.disabled, _PYDICOM_LOGGER.propagate = Quiet._was
         super().__exit__(*exc_info)
