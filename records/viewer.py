@@ -28,6 +28,7 @@ from requests_app.models import Case
 
 from .dicom import pixels, transcode
 from .dicom.damage import Damaged
+from .dicom.header import BoundedReads
 from .models import Instance, Series, Study, UploadFile
 
 MAMMO_VIEWS = [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]
@@ -59,7 +60,7 @@ def image_bytes(file: UploadFile) -> bytes:
 def _placement(instance: Instance) -> dict:
     """Laterality, view and the flip that puts the chest wall toward the middle, from the
     headers of one image; "" (or None for the flip) where the tags do not say."""
-    with default_storage.open(instance.file.key, "rb") as handle:
+    with BoundedReads(default_storage.open(instance.file.key, "rb")) as handle:
         ds = pydicom.dcmread(
             handle,
             stop_before_pixels=True,

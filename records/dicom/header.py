@@ -292,6 +292,42 @@ class Source:
         return self.fp.read(length)
 
 
+class BoundedReads:
+    """A file whose reads never ask for more than it has left, for pydicom's reader.
+
+    pydicom asks for a value's declared length, and a buffered file sets that much memory aside
+    before it reads: one flipped byte of a length field made a file of 822 bytes cost 234 MB.
+    """
+
+    __slots__ = ("_fp", "_size")
+
+    def __init__(self, fp: BinaryIO) -> None:
+        self._fp = fp
+        here = fp.tell()
+        self._size = fp.seek(0, io.SEEK_END)
+        fp.seek(here)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self._fp.read()
+        return self._fp.read(min(size, max(self._size - self._fp.tell(), 0)))
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._fp.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fp.tell()
+
+    def close(self) -> None:
+        self._fp.close()
+
+    def __enter__(self) -> BoundedReads:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._fp.close()
+
+
 def _at_pixel_data(tag: int, vr: str | None, length: int) -> bool:
     return tag in _PIXEL_TAGS
 

@@ -39,7 +39,7 @@ from records.dicom.damage import (
     internal_error,
     third_party,
 )
-from records.dicom.header import inflate_bounded, scan_file_meta
+from records.dicom.header import BoundedReads, inflate_bounded, scan_file_meta
 from records.dicom.inspect import first_value, inspect_header
 from records.dicom.results import (
     HEAD_BYTES,
@@ -120,8 +120,8 @@ def _decode_frame(
         # fine with dcmread (which detects the switch) but not through the frame-only reader.
         if info.file_size > MAX_FULL_READ_BYTES:
             raise
-        with third_party:
-            ds = dcmread(path, force=True)
+        with third_party, BoundedReads(path.open("rb")) as handle:
+            ds = dcmread(handle, force=True)
             if "TransferSyntaxUID" not in ds.file_meta:
                 ds.file_meta.TransferSyntaxUID = UID(info.transfer_syntax_uid)
             array = pixel_array(ds, index=index)

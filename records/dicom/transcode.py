@@ -29,6 +29,7 @@ from pydicom.uid import (
 )
 
 from records.dicom.damage import Damaged, Quiet, third_party
+from records.dicom.header import BoundedReads
 
 MAX_DECODED_BYTES: Final = 512 * 2**20
 
@@ -97,7 +98,7 @@ def for_viewer(source: BinaryIO) -> bytes:
     """The image in ``source`` as an Explicit VR Little Endian file of the ``KEPT`` elements."""
     try:
         with Quiet(), third_party:
-            ds = dcmread(source, force=True)
+            ds = dcmread(BoundedReads(source), force=True)
     except Damaged as exc:
         raise Undecodable from exc
     syntax = UID(ds.file_meta.get("TransferSyntaxUID", ImplicitVRLittleEndian))

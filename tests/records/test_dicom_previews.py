@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import struct
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from PIL import Image
 from records.dicom import (
     inspect_file,
     make_preview,
+    transcode,
 )
 from records.problems import Problem
 from tests.records import dicom_factory as factory
@@ -76,3 +79,32 @@ def test_a_codec_failure_is_not_logged(tmp_path: Path, caplog: pytest.LogCapture
 def test_a_truncated_file_gives_its_own_problem_as_preview() -> None:
     preview = make_preview(sample("MR_truncated.dcm"))
     assert isinstance(preview, Problem) and preview.code == "truncated"
+
+
+def _preview(path: Path) -> None:
+    preview = make_preview(path)
+    assert isinstance(preview, Problem) and preview.code == "undecodable_pixels"
+
+
+def _viewer_copy(path: Path) -> None:
+    with path.open("rb") as handle:
+        transcode.for_viewer(handle)  # native pixels: copied as they are
+
+
+@pytest.mark.parametrize("read", [_preview, _viewer_copy])
+def test_a_value_claiming_more_bytes_than_the_file_has_costs_only_the_file(
+    tmp_path: Path, read
+) -> None:
+    # Bits Allocated 17 sends the preview to pydicom's whole-file reader; an element after the
+    # pixel data claims 224 MiB of the file's few hundred bytes.
+    path = factory.write_instance(tmp_path / "IM0001", rows=8, cols=8)
+    factory.rewrite(path, BitsAllocated=17)
+    with path.open("ab") as out:
+        out.write(struct.pack("<HH2sHL", 0x0AFF, 0x0BFF, b"UN", 0, 0x0DFF0CFF))
+    tracemalloc.start()
+    try:
+        read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MiB"
