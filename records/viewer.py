@@ -44,10 +44,14 @@ RENDERED_MAX_SIDE = 1024
 Undecodable = transcode.Undecodable
 
 
+def _image_key(file: UploadFile) -> str:
+    return f"viewer-image:1:{file.code}"  # a stored file never changes: its code names its bytes
+
+
 def image_bytes(file: UploadFile) -> bytes:
     """One stored image as the viewer reads it (see `records.dicom.transcode`), cached."""
     cache = caches["viewer"]
-    key = f"viewer-image:1:{file.code}"  # a stored file never changes: its code names its bytes
+    key = _image_key(file)
     data = cache.get(key)
     if data is None:
         with default_storage.open(file.key, "rb") as handle:
@@ -97,13 +101,23 @@ def _study_label(study: Study, prior: bool) -> str:
 
 def rendered_image(file: UploadFile) -> bytes:
     """The first frame of one stored image as an 8-bit PNG at its default window, at most
-    `RENDERED_MAX_SIDE` a side, made from (and cached beside) its `image_bytes`."""
+    `RENDERED_MAX_SIDE` a side, cached beside its `image_bytes`.
+
+    Drawn from the decoded copy when the viewer has one; before that, a JPEG 2000 image is
+    decoded from its codestream's smaller resolution levels only, so that the first picture does
+    not wait for the whole decode.
+    """
     cache = caches["viewer"]
     key = f"viewer-rendered:1:{file.code}"
     data = cache.get(key)
     if data is None:
         try:
-            image = pixels.render_first_frame(image_bytes(file), max_side=RENDERED_MAX_SIDE)
+            image = None
+            if not cache.has_key(_image_key(file)):
+                with default_storage.open(file.key, "rb") as handle:
+                    image = pixels.render_first_frame_reduced(handle, max_side=RENDERED_MAX_SIDE)
+            if image is None:
+                image = pixels.render_first_frame(image_bytes(file), max_side=RENDERED_MAX_SIDE)
         except Damaged as exc:
             raise Undecodable from exc
         buffer = io.BytesIO()

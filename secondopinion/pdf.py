@@ -22,12 +22,26 @@ class FetchRefused(ValueError):
 
 
 @cache
-def _fetch_nothing_class():
-    # Imported on first use: loading WeasyPrint (Pango, fonts) takes a while, and only PDFs
-    # need it. WeasyPrint reads settings off its own fetcher class, so ours derives from it.
-    from weasyprint.urls import URLFetcher
+def _weasyprint():
+    """WeasyPrint, imported on first use: loading it (Pango, fonts) takes a while, and only PDFs
+    need it.
 
-    class FetchNothing(URLFetcher):
+    Importing it tells Pillow, for the whole process, to draw truncated images rather than refuse
+    them. Our documents carry no images; the patients' images decoded in the same process must
+    be refused when cut short, so that setting is put back.
+    """
+    import weasyprint
+    import weasyprint.urls
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return weasyprint
+
+
+@cache
+def _fetch_nothing_class():
+    # WeasyPrint reads settings off its own fetcher class, so ours derives from it.
+    class FetchNothing(_weasyprint().urls.URLFetcher):
         def fetch(self, url, headers=None):
             raise FetchRefused("PDFs are rendered without fetching anything.")
 
@@ -41,9 +55,7 @@ def fetch_nothing():
 
 def html_to_pdf(html: str) -> bytes:
     """HTML to PDF, fetching nothing (no base URL either: relative links go nowhere)."""
-    from weasyprint import HTML
-
-    return HTML(string=html, url_fetcher=fetch_nothing()).write_pdf()
+    return _weasyprint().HTML(string=html, url_fetcher=fetch_nothing()).write_pdf()
 
 
 def render_pdf(template_name: str, context: dict) -> bytes:

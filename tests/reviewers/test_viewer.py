@@ -314,3 +314,18 @@ def test_the_rendered_image_is_made_once_and_then_read_from_the_viewer_cache(
         [f"viewer-image:1:{instance.file.code}" for instance in Instance.objects.all()]
     )
     assert client.get(rendered).content == made
+
+
+def test_a_jpeg_2000_first_picture_does_not_wait_for_the_whole_decode(
+    client, alice, rita_profile, tmp_path
+):
+    folder = tmp_path / "upload"
+    write_encoded_series(folder / "J2K", JPEG2000Lossless, n=2, rows=2400, cols=300)
+    case = checked_case(alice, folder)
+    _viewer_session(client, case, rita_profile)
+    rendered = viewer_manifest(case)["panes"][0]["first"]
+    response = client.get(rendered)
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(response.content)).size == (128, 1024)
+    decoded = [f"viewer-image:1:{i.file.code}" for i in Instance.objects.select_related("file")]
+    assert caches["viewer"].get_many(decoded) == {}  # drawn without the viewer's decoded copy
