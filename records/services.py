@@ -30,7 +30,7 @@ from requests_app.services import CaseError, add_to_timeline, ensure_editable, l
 
 from . import digests, multipart, paths
 from .forms import EMPTY_FILE
-from .models import Document, Instance, Series, Study, Upload, UploadFile
+from .models import Document, Instance, Series, Study, Upload, UploadFile, UploadProblem
 
 # Signatures of the files patients most often pick by mistake.
 SIGNATURES = [
@@ -733,8 +733,13 @@ def expire_abandoned_uploads(*, now) -> int:
 
 def uploads_for_page(case: Case) -> list[Upload]:
     """The case's uploads with what `records/_upload.html` shows of each (studies, series,
-    problems) in three queries whatever their number."""
-    uploads = list(case.uploads.prefetch_related("problems"))
+    problems) in two queries whatever their number."""
+    uploads = with_rows(
+        case.uploads.all(),
+        "problems",
+        order_by=(*Upload._meta.ordering, "pk"),
+        rows_order_by=(*UploadProblem._meta.ordering, "pk"),
+    )
     studies = with_rows(
         Study.objects.filter(case=case),
         "series",

@@ -25,6 +25,7 @@ from insurance.services import refresh_coverage
 from records import facility_requests
 from records.models import Series, Study, Upload, UploadProblem
 from requests_app import messaging, notifications, shares
+from requests_app.access import joined_as_written
 from requests_app.models import AuditEvent, Case, Notification
 from reviewers import services as reviewer_services
 from tests.conftest import make_case, make_user
@@ -246,3 +247,16 @@ def test_admin_case_page_writes_nothing_but_its_audit_row(world):
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url).status_code == 200
     _only_the_audit_row(_writes(captured))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_case_query_is_planned_in_the_order_it_is_written():
+    def limit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW join_collapse_limit")
+            return cursor.fetchone()[0]
+
+    default = limit()
+    with joined_as_written():
+        assert limit() == "1"
+    assert limit() == default != "1"
