@@ -90,5 +90,5 @@ def test_figures_of_another_run_join_the_table_with_when_they_were_taken():
     rows = _rows(block)
     assert set(rows) == {f["name"] for f in document["figures"] + other["figures"]}
     assert rows["scale.mr.study_time_vs_raw"][1:] == rows["validation.mr.study_time_vs_raw"][1:]
-    assert "Also from another results file: run of 2026-02-03 04:05 UTC" in block
+    assert "- run of 2026-02-03 04:05 UTC" in block
     assert "modules scale" in block
