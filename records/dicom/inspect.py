@@ -326,6 +326,7 @@ def _check_completeness(
     if length == 0xFFFFFFFF:
         if not _fragments_complete(source, value_at, order):
             raise Reject("truncated")
+        result.pixel_data_at = value_at
         return
     if value_at + length > source.size:
         raise Reject("truncated")

@@ -34,6 +34,7 @@ from pydicom.uid import (
     JPEG2000Lossless,
 )
 
+from records.dicom.codestream import CHECKED_SYNTAXES, check_frame
 from records.dicom.damage import (
     INFRASTRUCTURE_ERRNOS,
     Damaged,
@@ -113,21 +114,23 @@ def render_first_frame_reduced(source: BinaryIO, *, max_side: int) -> Image.Imag
         if "PixelData" not in ds or int(ds.get("SamplesPerPixel") or 1) != 1:
             return None
         frames = int(ds.get("NumberOfFrames") or 1)
+        rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
         codestream = get_frame(ds.PixelData, 0, number_of_frames=frames)
+    check_frame(codestream, ds.file_meta.TransferSyntaxUID, rows=rows, columns=columns, samples=1)
     layout = _codestream_layout(codestream)
     if layout is None:
         return None
     precision, levels = layout
-    side = max(int(ds.get("Rows") or 0), int(ds.get("Columns") or 0))
+    side = max(rows, columns)
     reduce = 0
     while reduce < levels and -(-side // 2 ** (reduce + 1)) >= max_side:
         reduce += 1
-    image = Image.open(io.BytesIO(codestream))
-    image.reduce = reduce
     try:
+        image = Image.open(io.BytesIO(codestream))
+        image.reduce = reduce
         image.load()
-    except OSError:  # a codestream Pillow's OpenJPEG cannot read: the whole decode decides
-        return None
+    except (OSError, Image.DecompressionBombError):
+        return None  # not Pillow's (unreadable, past its pixel limit): the whole decode decides
     array = np.asarray(image)
     if image.mode == "I;16" and precision < 16:
         array = array >> (16 - precision)  # OpenJPEG's samples scaled up to 16 bits, scaled back
@@ -175,6 +178,8 @@ def _decode_frame(
         return _read_native_frame(path, info, index), header
     if info.transfer_syntax_uid == DeflatedExplicitVRLittleEndian:
         return _decode_deflated(path, index)
+    if info.transfer_syntax_uid in CHECKED_SYNTAXES:
+        _check_declared_size(path, info, index)
     ds = Dataset()
     try:
         with third_party:
@@ -195,6 +200,23 @@ def _decode_frame(
                 ds.file_meta.TransferSyntaxUID = UID(info.transfer_syntax_uid)
             array = pixel_array(ds, index=index)
     return array, ds
+
+
+def _check_declared_size(path: Path, info: FileResult, index: int) -> None:
+    """Refuse frame ``index`` before a codec sees it if it declares more pixels than the
+    header (`records.dicom.codestream`)."""
+    if info.pixel_data_at is None:
+        raise Damaged
+    with third_party, BoundedReads(path.open("rb")) as handle:
+        handle.seek(info.pixel_data_at)
+        frame = get_frame(handle, index, number_of_frames=info.number_of_frames)
+    check_frame(
+        frame,
+        info.transfer_syntax_uid,
+        rows=info.rows or 0,
+        columns=info.columns or 0,
+        samples=info.samples_per_pixel,
+    )
 
 
 _NATIVE_SYNTAXES = frozenset({str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian)})

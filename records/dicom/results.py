@@ -81,8 +81,9 @@ class FileResult:
     burned_in_annotation: bool = False
     has_pixel_data: bool = False
     file_size: int = 0
-    # Where the value of an uncompressed (native) pixel data element starts in the file, and
-    # its length: the preview reads its frame from there. None for encapsulated or deflated data.
+    # Where the value of the pixel data element starts in the file (for encapsulated data, its
+    # first item), and the length of an uncompressed (native) one: the preview reads its frame
+    # from there. None for deflated data, whose offsets are in the inflated bytes.
     pixel_data_at: int | None = None
     pixel_data_length: int = 0
 

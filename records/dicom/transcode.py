@@ -16,6 +16,7 @@ from typing import BinaryIO, Final
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import generate_frames
 from pydicom.uid import (
     JPEG2000,
     PYDICOM_IMPLEMENTATION_UID,
@@ -28,6 +29,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from records.dicom.codestream import CHECKED_SYNTAXES, check_frame
 from records.dicom.damage import Damaged, Quiet, third_party
 from records.dicom.header import BoundedReads
 
@@ -110,6 +112,14 @@ def for_viewer(source: BinaryIO) -> bytes:
     allocated = max(int(ds.get("BitsAllocated") or 8) // 8, 1)
     if rows * columns * frames * samples * allocated > MAX_DECODED_BYTES:
         raise Undecodable("too large")
+    if syntax in CHECKED_SYNTAXES:
+        try:
+            with Quiet(), third_party:
+                codestreams = list(generate_frames(ds.PixelData, number_of_frames=frames))
+            for codestream in codestreams:
+                check_frame(codestream, syntax, rows=rows, columns=columns, samples=samples)
+        except Damaged as exc:
+            raise Undecodable from exc
     out = Dataset()
     for keyword in KEPT:
         if keyword in ds:
