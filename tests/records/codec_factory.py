@@ -5,6 +5,8 @@ from pathlib import Path
 
 import gdcm
 import numpy as np
+from pydicom import dcmread
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.uid import (
     JPEG2000Lossless,
     JPEGBaseline8Bit,
@@ -85,3 +87,25 @@ def write_encoded_series(
             write_dataset(ds, path)
         paths.append(path)
     return paths
+
+
+def with_declared_size(frame: bytes, side: int) -> bytes:
+    """The frame with the size in its own header (SIZ or SOF) made ``side`` x ``side``."""
+    data = bytearray(frame)
+    if data.startswith(b"\xff\x4f\xff\x51"):
+        data[8:16] = side.to_bytes(4, "big") * 2  # Xsiz, Ysiz
+        data[24:32] = side.to_bytes(4, "big") * 2  # one tile, as encoders write it
+        return bytes(data)
+    at = 2
+    while data[at + 1] not in (0xC0, 0xC1, 0xC3, 0xF7):
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    data[at + 5 : at + 9] = side.to_bytes(2, "big") * 2
+    return bytes(data)
+
+
+def write_claiming(source: Path, target: Path, side: int) -> Path:
+    """A copy of the one-frame file `source` whose frame declares `side` x `side` pixels."""
+    ds = dcmread(source)
+    frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    ds.PixelData = encapsulate([with_declared_size(frame, side)])
+    return write_dataset(ds, target)

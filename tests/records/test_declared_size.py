@@ -11,14 +11,18 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
-from pydicom.encaps import encapsulate, get_frame
+from pydicom.encaps import get_frame
 from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit
 
 from records.dicom import pixels, transcode
 from records.dicom.codestream import check_frame
 from records.dicom.damage import Damaged
-from tests.records.codec_factory import SYNTAXES, write_encoded_series
-from tests.records.dicom_factory import write_dataset
+from tests.records.codec_factory import (
+    SYNTAXES,
+    with_declared_size,
+    write_claiming,
+    write_encoded_series,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS, COLS = 200, 300
@@ -31,29 +35,12 @@ def _frame(path: Path) -> tuple[bytes, str]:
     return get_frame(ds.PixelData, 0, number_of_frames=1), ds.file_meta.TransferSyntaxUID
 
 
-def _claiming(frame: bytes, side: int) -> bytes:
-    """The frame with the size in its own header (SIZ or SOF) made ``side`` x ``side``."""
-    data = bytearray(frame)
-    if data.startswith(b"\xff\x4f\xff\x51"):
-        data[8:16] = side.to_bytes(4, "big") * 2  # Xsiz, Ysiz
-        data[24:32] = side.to_bytes(4, "big") * 2  # one tile, as encoders write it
-        return bytes(data)
-    at = 2
-    while data[at + 1] not in (0xC0, 0xC1, 0xC3, 0xF7):
-        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
-    data[at + 5 : at + 9] = side.to_bytes(2, "big") * 2
-    return bytes(data)
-
-
 def _encoded(tmp_path: Path, name: str) -> Path:
     return write_encoded_series(tmp_path / name, SYNTAXES[name], n=1, rows=ROWS, cols=COLS)[0]
 
 
 def _bomb(tmp_path: Path, name: str) -> Path:
-    path = _encoded(tmp_path, name)
-    ds = dcmread(path)
-    ds.PixelData = encapsulate([_claiming(_frame(path)[0], CLAIMED)])
-    return write_dataset(ds, tmp_path / f"{name}-bomb.dcm")
+    return write_claiming(_encoded(tmp_path, name), tmp_path / f"{name}-bomb.dcm", CLAIMED)
 
 
 # Run in a process of its own: a codec's allocations are C memory, which only the process's
@@ -134,7 +121,7 @@ def test_a_codestream_inside_a_jp2_file_is_read_where_its_box_puts_it(tmp_path):
     check_frame(
         head + _box(b"jp2c", codestream), JPEG2000Lossless, rows=ROWS, columns=COLS, samples=1
     )
-    claiming = head + _box(b"jp2c", _claiming(codestream, CLAIMED))
+    claiming = head + _box(b"jp2c", with_declared_size(codestream, CLAIMED))
     with pytest.raises(Damaged):
         check_frame(claiming, JPEG2000Lossless, rows=ROWS, columns=COLS, samples=1)
     with pytest.raises(Damaged):  # a JP2 file with no codestream box
@@ -155,10 +142,10 @@ def test_fill_bytes_before_a_jpeg_marker_are_skipped_and_a_missing_size_is_refus
     assert syntax == JPEGBaseline8Bit
     fill = b"\xff\xff\xff"
     check_frame(frame[:2] + fill + frame[2:], syntax, rows=ROWS, columns=COLS, samples=1)
-    claiming = _claiming(frame, CLAIMED)
+    claiming = with_declared_size(frame, CLAIMED)
     with pytest.raises(Damaged):
         check_frame(claiming[:2] + fill + claiming[2:], syntax, rows=ROWS, columns=COLS, samples=1)
     with pytest.raises(Damaged):  # height 0: the size named only later, by a DNL marker
-        check_frame(_claiming(frame, 0), syntax, rows=ROWS, columns=COLS, samples=1)
+        check_frame(with_declared_size(frame, 0), syntax, rows=ROWS, columns=COLS, samples=1)
     with pytest.raises(Damaged):  # no frame header before the end
         check_frame(b"\xff\xd8\xff\xd9", syntax, rows=ROWS, columns=COLS, samples=1)

@@ -17,7 +17,7 @@ from records.models import Instance
 from records.viewer import manifest as viewer_manifest
 from requests_app.models import AuditEvent
 from reviewers import services
-from tests.records.codec_factory import write_encoded_series
+from tests.records.codec_factory import write_claiming, write_encoded_series
 from tests.records.dicom_factory import (
     BIRTH_DATE,
     PATIENT_ID,
@@ -117,6 +117,25 @@ def test_an_image_the_codecs_cannot_read_is_refused_not_an_error(
     default_storage.save(stored.key, ContentFile(damaged.read_bytes()))
     # Nothing this server can decode to what the viewer accepts.
     assert viewer_frame(client, image)[0].status_code == 406
+
+
+def test_an_image_declaring_more_pixels_than_its_header_is_refused_not_decoded(
+    client, alice, rita_profile, tmp_path
+):
+    folder = tmp_path / "upload"
+    original = write_encoded_series(folder / "J2K", JPEG2000Lossless, n=1, rows=200, cols=300)
+    case = checked_case(alice, folder)
+    _viewer_session(client, case, rita_profile)
+    pane = viewer_manifest(case)["panes"][0]
+    image = viewer_manifest(case)["series"][0]["images"][0]
+    sop = image.split("/instances/")[1].split("/")[0]
+    stored = Instance.objects.select_related("file").get(sop_instance_uid=sop).file
+    # The same image, its codestream now claiming 16,000 x 16,000 pixels: gigabytes to a codec.
+    claiming = write_claiming(original[0], tmp_path / "claiming.dcm", 16_000)
+    default_storage.delete(stored.key)
+    default_storage.save(stored.key, ContentFile(claiming.read_bytes()))
+    assert client.get(pane["first"]).status_code == 406  # the first picture
+    assert viewer_frame(client, image)[0].status_code == 406  # the viewer's decoded copy
 
 
 def _mammo(folder, views: dict, **fields):
