@@ -308,7 +308,7 @@ class RecordsRequest(models.Model):
         "requests_app.Case", on_delete=models.CASCADE, related_name="records_requests"
     )
     facility_name = models.CharField("facility", max_length=200)
-    facility_address = models.TextField("facility's mailing address", blank=True)
+    facility_address = models.TextField("facility's mailing address", max_length=500, blank=True)
     facility_email = models.EmailField("facility's email", blank=True)
     facility_fax = models.CharField("facility's fax number", max_length=40, blank=True)
     exam_date = models.DateField("date of the scan", null=True, blank=True)
@@ -328,7 +328,7 @@ class RecordsRequest(models.Model):
         default=False,
         help_text="Uses your signed HIPAA authorization, which goes with the letter.",
     )
-    send_to = models.TextField("where to send them", blank=True)
+    send_to = models.TextField("where to send them", max_length=500, blank=True)
     # The authorization a letter to send the records to us relies on (set when it is signed).
     authorization = models.ForeignKey(
         "requests_app.Authorization",

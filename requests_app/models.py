@@ -178,11 +178,11 @@ class Case(models.Model):
         "where the scan was done", max_length=200, blank=True, help_text="Hospital or clinic name."
     )
     facility_location = models.CharField("city and state", max_length=200, blank=True)
-    clinical_question = models.TextField("your question", blank=True)
+    clinical_question = models.TextField("your question", max_length=2000, blank=True)
     reason = models.CharField(
         "why you want a second opinion", max_length=24, choices=Reason.choices, blank=True
     )
-    reason_details = models.TextField("anything else we should know", blank=True)
+    reason_details = models.TextField("anything else we should know", max_length=2000, blank=True)
     scheduled_treatment_on = models.DateField(
         "date of a scheduled surgery, treatment or decision",
         null=True,

@@ -151,6 +151,22 @@ def test_invalid_answers_are_explained_and_nothing_is_saved(client, alice):
     assert case.exam_type == "" and case.facility_name == "Lakeview Imaging"
 
 
+def test_a_question_longer_than_a_page_is_refused_and_the_saved_one_kept(client, alice):
+    # Every signed report prints the question: a book-length one would stall its signing.
+    case = make_case(alice, clinical_question="Do I need surgery?")
+    client.force_login(alice)
+    url = reverse("requests:case-step", args=[case.code, "question"])
+    assert 'maxlength="2000"' in client.get(url).content.decode()
+    long = "Is this a tumour? " * 200
+    response = client.post(url, {"reason": "treatment", "clinical_question": long})
+    assert response.status_code == 200
+    assert "at most 2000 characters" in " ".join(
+        response.context["form"].errors["clinical_question"]
+    )
+    case.refresh_from_db()
+    assert case.clinical_question == "Do I need surgery?"
+
+
 def test_insurance_details_required_unless_self_pay(client, alice):
     case = make_case(alice)
     client.force_login(alice)
