@@ -2,8 +2,8 @@
 // each pane of the current study draws its first image from the PNG the server rendered at the
 // image's default window (records/viewer.py; the first pane's is preloaded from the page's
 // headers), fitted and centred as the viewer shows it, a mammogram's view turned the same way.
-// The viewer removes these pictures as it draws its own (reviewers/static_src/viewer.js); once
-// it has started, nothing is drawn.
+// The viewer removes these pictures as it draws its own (reviewers/static_src/viewer.js, which this
+// script loads once they are drawn); once it has started, nothing is drawn.
 (function () {
   "use strict";
 
@@ -62,22 +62,45 @@
     element.prepend(canvas);
   }
 
-  document.querySelectorAll("[data-study-viewer]").forEach(function (root) {
+  // Each pane's first picture; a promise of each drawing.
+  function drawFirstPictures(root) {
     var manifest = JSON.parse(document.getElementById(root.dataset.manifest).textContent);
-    manifest.panes.forEach(function (pane) {
-      if (!pane.first) return;
+    return manifest.panes.map(function (pane) {
+      if (!pane.first) return null;
       var figure = root.querySelector('[data-pane="' + pane.viewport + '"]');
       var element = figure && figure.querySelector(".viewport");
-      if (!element) return;
+      if (!element) return null;
       var image = new Image();
       image.src = pane.first;
-      image.decode().then(
-        function () {
-          if (root.dataset.ready) return;
-          draw(element, image, flipped(manifest, pane, image));
-        },
-        function () {}, // an image the server cannot render: the viewer says so in the pane
-      );
+      return image.decode().then(function () {
+        if (root.dataset.ready) return;
+        draw(element, image, flipped(manifest, pane, image));
+      }); // an image the server cannot render: the viewer says so in its pane
     });
+  }
+
+  function startViewer(root) {
+    var script = document.createElement("script");
+    script.type = "module";
+    script.src = root.dataset.viewerScript;
+    document.head.append(script);
+  }
+
+  // The viewer's own script is asked for once the first pictures are drawn, so that its
+  // megabytes do not compete with them for the network and the processor; a picture that fails
+  // or is slow to come holds it back for VIEWER_WAIT_MS at most.
+  var VIEWER_WAIT_MS = 2000;
+  document.querySelectorAll("[data-study-viewer]").forEach(function (root) {
+    var drawn = [];
+    try {
+      drawn = drawFirstPictures(root);
+    } finally {
+      var late = new Promise(function (resolve) {
+        setTimeout(resolve, VIEWER_WAIT_MS);
+      });
+      Promise.race([Promise.allSettled(drawn), late]).then(function () {
+        startViewer(root);
+      });
+    }
   });
 })();

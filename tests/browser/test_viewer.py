@@ -435,6 +435,14 @@ FIRST_PICTURE = """([pane, points]) => {
 }"""
 
 
+# When the page's first picture of a pane appeared (ms from the navigation's start).
+PICTURE_CLOCK = """new MutationObserver((records, observer) => {
+  if (!document.querySelector("canvas[data-first-image]")) return;
+  window.firstPictureAt = performance.now();
+  observer.disconnect();
+}).observe(document, { childList: true, subtree: true });"""
+
+
 def _without_the_viewer_script(page: Page) -> list[str]:
     """The viewer's script (megabytes) replaced by an empty one for this page; the URLs of the
     requests for it."""
@@ -457,14 +465,26 @@ def test_the_first_image_is_drawn_from_the_server_rendering_before_the_viewer_sc
     services.claim_case(case, reviewer=_neuro_reader(rita), by=rita)
     _log_in(page, live_server.url, rita.email)
     refused = _without_the_viewer_script(page)
+    page.add_init_script(PICTURE_CLOCK)
     rendered = []
     page.on("request", lambda r: rendered.append(r.url) if r.url.endswith("/rendered") else None)
-    page.goto(f"{live_server.url}/reviewer/cases/{case.code}/viewer/")
+    with page.expect_request("**/vendor/cornerstone/viewer.js"):
+        page.goto(f"{live_server.url}/reviewer/cases/{case.code}/viewer/")
 
     first = page.locator('[data-pane="main"] canvas[data-first-image]')
     expect(first).to_have_count(1)
     assert refused and page.get_by_test_id("viewer").get_attribute("data-ready") is None
     assert len(rendered) == 1  # the preloaded image, fetched once
+    # The viewer's script (megabytes) is asked for once the first picture is drawn, so that it
+    # does not compete with it.
+    drawn_at, script_asked_at = page.evaluate(
+        """() => [
+          window.firstPictureAt,
+          performance.getEntriesByType("resource")
+            .find((entry) => entry.name.endsWith("/cornerstone/viewer.js")).startTime,
+        ]"""
+    )
+    assert drawn_at <= script_asked_at, (drawn_at, script_asked_at)
     points = [[0.5, 0.5], [0.5, 0.3], [0.4, 0.5]]
     seen = page.evaluate(FIRST_PICTURE, ["main", points])
     assert seen["levels"] > 20, seen  # a picture, not a blank canvas
@@ -481,6 +501,33 @@ def test_the_first_image_is_drawn_from_the_server_rendering_before_the_viewer_sc
         around = decoded[row - 1 : row + 2, column - 1 : column + 2]
         low, high = (np.clip((around.min(), around.max()), lower, lower + width) - lower) / width
         assert low * 255 - 6 <= grey <= high * 255 + 6, ((x, y), grey, low * 255, high * 255)
+
+
+@pytest.mark.parametrize("fault", ["fails", "never comes"])
+def test_the_viewer_starts_when_its_first_picture_fails_or_never_comes(
+    fault, page: Page, live_server, alice, rita, tmp_path, browser_problems
+):
+    folder = tmp_path / "upload"
+    write_encoded_series(folder / "SER1", SYNTAXES["rle-lossless"], n=2)
+    case = checked_case(alice, folder)
+    services.claim_case(case, reviewer=_neuro_reader(rita), by=rita)
+    held = []
+    if fault == "fails":
+        page.route("**/frames/1/rendered", lambda route: route.abort())
+        browser_problems.expect(r"ERR_FAILED \(http://\S+/frames/1/rendered\)$")
+    else:
+        page.route("**/frames/1/rendered", lambda route: held.append(route))  # never answered
+
+    _log_in(page, live_server.url, rita.email)
+    # A picture that never comes holds the page's load event: the reader sees the page anyway.
+    page.goto(f"{live_server.url}/reviewer/cases/{case.code}/viewer/", wait_until="commit")
+    viewer = page.get_by_test_id("viewer")
+    expect(viewer).to_have_attribute("data-ready", "true", timeout=20_000)
+
+    assert page.locator("canvas[data-first-image]").count() == 0
+    expect(viewer.locator("[data-status]")).to_contain_text("Image 1 of 2")
+    assert _probe(page, "main")["levels"] > 20  # the viewer's own picture
+    assert (len(held) == 1) == (fault == "never comes")
 
 
 def test_the_first_pictures_of_a_mammogram_face_their_chest_walls_before_the_viewer_runs(
