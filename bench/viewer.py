@@ -69,9 +69,9 @@ WATCH = """(() => {
 })();"""
 DRAWN_MESSAGE = "bench: first image drawn"
 TIMEOUT_MS = 180_000
-# Where the time went, in ms from the start of the navigation: the page's HTML received, the
-# viewer's script received, the first image requested and received, the viewer's own first image
-# (its uncompressed copy) received (Resource Timing).
+# Where the time went, in ms from the start of the navigation: the page's HTML received, the first
+# image requested and received (Resource Timing). The viewer's own script and images are asked for
+# only after the first image is drawn, so they are not among them.
 MARKS = """() => {
   const [navigation] = performance.getEntriesByType("navigation");
   const resources = performance.getEntriesByType("resource");
@@ -81,10 +81,8 @@ MARKS = """() => {
   };
   return {
     html: navigation ? navigation.responseEnd : null,
-    script: end((url) => url.includes("/cornerstone/viewer")),
     asked: (resources.find((r) => r.name.includes("/instances/")) || {}).startTime ?? null,
     image: end((url) => url.includes("/instances/")),
-    full: end((url) => url.includes("/instances/") && url.endsWith("/frames/1")),
   };
 }"""
 
@@ -156,14 +154,10 @@ def _fetch(port: int, paths: list[str], cookie: str) -> tuple[float, int]:
 def _phases(marks: list[dict]) -> str:
     """The medians of the navigation marks, e.g. "HTML received at 80 ms, ..."."""
     parts = []
-    for key, label in (("html", "HTML"), ("script", "viewer script")):
-        values = [m[key] for m in marks if m.get(key) is not None]
-        if values:
-            parts.append(f"{label} received at {median(values):,.0f} ms")
     for key, label in (
+        ("html", "HTML received"),
         ("asked", "first image requested"),
         ("image", "first image received"),
-        ("full", "viewer's own first image received"),
     ):
         values = [m[key] for m in marks if m.get(key) is not None]
         if values:
